@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TCP connections from tracepoints only: sock:inet_sock_set_state sees every
+ * state change of every TCP socket, the accept syscalls' exits tie a queued
+ * connection to the process that takes it, and tcp:* count retransmits and
+ * resets. Everything is aggregated here; nothing is sent per event.
+ */
+#include "common.bpf.h"
+#include "reqlens/tcp.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* From include/net/tcp_states.h (an enum, but not always in BTF). */
+#define RL_TCP_ESTABLISHED 1
+#define RL_TCP_SYN_SENT 2
+#define RL_TCP_SYN_RECV 3
+#define RL_TCP_CLOSE 7
+#define RL_TCP_CLOSE_WAIT 8
+#define RL_TCP_CLOSING 11
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * The leading fields of the tcp:* tracepoints used here. Their layout has not
+ * changed since they appeared, but their BTF type names have (one shared
+ * tcp_event_sk_skb class became per-event classes in 6.x), so a fixed local
+ * layout is more portable than a CO-RE relocation by name.
+ */
+struct rl_tp_tcp_skb {
+	__u64 common;
+	const void *skbaddr;
+	const void *skaddr;
+};
+
+struct rl_tp_tcp_sk {
+	__u64 common;
+	const void *skaddr;
+};
+
+/*
+ * When tcp:tcp_destroy_sock can be attached, a closed socket's state stays
+ * until the socket is destroyed, so that the RST sent by a close() with
+ * unread data (traced after the state became CLOSE) is still attributed.
+ */
+const volatile bool keep_until_destroy = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct rl_conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct rl_tcp_hist_key);
+	__type(value, __u64);
+} tcp_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rl_svc_key);
+	__type(value, struct rl_tcp_stats);
+} tcp_stats SEC(".maps");
+
+static __always_inline struct rl_tcp_stats *stats_of(const struct rl_svc_key *svc)
+{
+	static const struct rl_tcp_stats zero;
+	struct rl_tcp_stats *s = bpf_map_lookup_elem(&tcp_stats, svc);
+
+	if (s)
+		return s;
+	bpf_map_update_elem(&tcp_stats, svc, &zero, BPF_NOEXIST);
+	s = bpf_map_lookup_elem(&tcp_stats, svc);
+	if (!s)
+		rl_lost(RL_LOST_STATS_MAP_FULL);
+	return s;
+}
+
+static __always_inline void hist(const struct rl_svc_key *svc, __u32 which, __u64 ns)
+{
+	struct rl_tcp_hist_key key = { .svc = *svc, .hist = which };
+
+	rl_hist_record(&tcp_hists, &key, &key.bucket, ns);
+}
+
+static __always_inline void conn_put(__u64 sk, const struct rl_conn *c)
+{
+	if (bpf_map_update_elem(&conns, &sk, c, BPF_ANY))
+		rl_lost(RL_LOST_CONN_MAP_FULL);
+}
+
+/*
+ * Data bytes the application read. copied_seq moves by those, and by one
+ * more when the application reads the peer's FIN (then nothing is left:
+ * copied_seq == rcv_nxt); bytes_received also counts data never read. As
+ * copied_seq is 32 bits, bytes_received (64) recovers the wraps of a
+ * connection over 4 GiB.
+ */
+static __always_inline __u64 rx_bytes(struct tcp_sock *tp, const struct rl_conn *c)
+{
+	__u64 total = BPF_CORE_READ(tp, bytes_received);
+	__u32 copied = BPF_CORE_READ(tp, copied_seq);
+	__u32 d = copied - c->copied_seq0;
+
+	if (c->fin_received && d && copied == BPF_CORE_READ(tp, rcv_nxt))
+		d--;
+	return total > d ? d + ((total - d) & ~0xffffffffULL) : d;
+}
+
+/* Data bytes sent once: bytes_sent and bytes_retrans (4.19) leave out SYN and FIN. */
+static __always_inline __u64 tx_bytes(struct tcp_sock *tp)
+{
+	if (bpf_core_field_exists(tp->bytes_sent) && bpf_core_field_exists(tp->bytes_retrans))
+		return BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	return BPF_CORE_READ(tp, bytes_acked);
+}
+
+static __always_inline void on_close(__u64 sk, struct rl_conn *c, struct sock *s)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)s;
+	struct rl_tcp_stats *st;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (c->state == RL_CONN_OPEN) {
+		hist(&c->svc, RL_TCP_HIST_CONN_DURATION, now - c->ts_open);
+		st = stats_of(&c->svc);
+		if (st) {
+			__sync_fetch_and_add(&st->closed, 1);
+			__sync_fetch_and_add(&st->rx_bytes, rx_bytes(tp, c));
+			__sync_fetch_and_add(&st->tx_bytes, tx_bytes(tp));
+		}
+	} else if (c->state == RL_CONN_CONNECTING) {
+		st = stats_of(&c->svc);
+		if (st)
+			__sync_fetch_and_add(&st->connect_errors, 1);
+	}
+	if (keep_until_destroy && c->state != RL_CONN_QUEUED)
+		c->state = RL_CONN_CLOSED;
+	else
+		bpf_map_delete_elem(&conns, &sk);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	int old = ctx->oldstate, new = ctx->newstate;
+	struct rl_conn *c, nc = {};
+	__u64 id;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+
+	if (new == RL_TCP_ESTABLISHED && old == RL_TCP_SYN_RECV) {
+		/* Softirq context: the owner is unknown until accept(). */
+		nc.ts_handshake = bpf_ktime_get_ns();
+		nc.state = RL_CONN_QUEUED;
+		conn_put(sk, &nc);
+		return 0;
+	}
+	if (new == RL_TCP_SYN_SENT) {
+		/* connect() runs in the caller's context: it owns the socket. */
+		id = bpf_get_current_pid_tgid();
+		rl_current_svc(&nc.svc, ctx->dport, RL_DIR_OUTBOUND);
+		if (!rl_watched(&nc.svc, id >> 32))
+			return 0;
+		nc.ts_open = bpf_ktime_get_ns();
+		nc.state = RL_CONN_CONNECTING;
+		conn_put(sk, &nc);
+		return 0;
+	}
+
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (!c)
+		return 0;
+	if (new == RL_TCP_ESTABLISHED && c->state == RL_CONN_CONNECTING) {
+		struct rl_tcp_stats *st = stats_of(&c->svc);
+
+		c->state = RL_CONN_OPEN;
+		c->copied_seq0 = BPF_CORE_READ((struct tcp_sock *)ctx->skaddr, copied_seq);
+		if (st)
+			__sync_fetch_and_add(&st->opened, 1);
+	} else if (new == RL_TCP_CLOSE_WAIT || new == RL_TCP_CLOSING) {
+		c->fin_received = 1;
+	} else if (new == RL_TCP_CLOSE && c->state != RL_CONN_CLOSED) {
+		on_close(sk, c, (struct sock *)ctx->skaddr);
+	}
+	return 0;
+}
+
+/* The socket behind file descriptor fd of the current task, or 0. */
+static __always_inline __u64 sock_of_fd(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *f = NULL;
+	struct socket *sock;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	sock = BPF_CORE_READ(f, private_data);
+	return sock ? (__u64)BPF_CORE_READ(sock, sk) : 0;
+}
+
+static __always_inline int on_accept(long fd)
+{
+	__u64 sk = sock_of_fd(fd), id;
+	struct rl_tcp_stats *st;
+	struct rl_conn *c;
+	__u16 port;
+
+	if (!sk)
+		return 0;
+	/* Only sockets queued by a handshake are in the map in this state. */
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (!c || c->state != RL_CONN_QUEUED)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	port = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_num);
+	rl_current_svc(&c->svc, port, RL_DIR_INBOUND);
+	if (!rl_watched(&c->svc, id >> 32)) {
+		bpf_map_delete_elem(&conns, &sk);
+		return 0;
+	}
+	c->ts_open = bpf_ktime_get_ns();
+	c->state = RL_CONN_OPEN;
+	/* Data read before accept() returned (none: it was queued) starts here. */
+	c->copied_seq0 = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	hist(&c->svc, RL_TCP_HIST_ACCEPT_QUEUE, c->ts_open - c->ts_handshake);
+	st = stats_of(&c->svc);
+	if (st)
+		__sync_fetch_and_add(&st->opened, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int rl_accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_accept(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int rl_accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_accept(ctx->ret);
+}
+
+static __always_inline void count_on(const void *skaddr, bool reset, bool sent)
+{
+	__u64 sk = (__u64)skaddr;
+	struct rl_tcp_stats *st;
+	struct rl_conn *c;
+
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (!c || c->state == RL_CONN_QUEUED || (c->state == RL_CONN_CONNECTING && !reset))
+		return;
+	st = stats_of(&c->svc);
+	if (!st)
+		return;
+	if (!reset)
+		__sync_fetch_and_add(&st->retransmits, 1);
+	else if (sent)
+		__sync_fetch_and_add(&st->resets_sent, 1);
+	else
+		__sync_fetch_and_add(&st->resets_received, 1);
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int rl_tcp_retrans(struct rl_tp_tcp_skb *ctx)
+{
+	count_on(ctx->skaddr, false, false);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_receive_reset")
+int rl_tcp_rst_rx(struct rl_tp_tcp_sk *ctx)
+{
+	count_on(ctx->skaddr, true, false);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int rl_tcp_rst_tx(struct rl_tp_tcp_skb *ctx)
+{
+	count_on(ctx->skaddr, true, true);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_destroy_sock")
+int rl_tcp_destroy(struct rl_tp_tcp_sk *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+
+	bpf_map_delete_elem(&conns, &sk);
+	return 0;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages reqlens needs, only those that are missing.
+#   scripts/deps.sh build   what `make` needs
+#   scripts/deps.sh test    what `make test` needs as well
+set -euo pipefail
+
+build=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev)
+test=(libcmocka-dev prometheus wrk curl python3 iproute2 util-linux procps)
+
+want=("${build[@]}")
+[ "${1:-build}" = test ] && want+=("${test[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "reqlens: missing Debian packages: ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "bpfobj.h"
+#include "expo.h"
+#include "http.h"
+#include "log.h"
+#include "tcp.h"
+
+#define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define TRACEFS "/sys/kernel/tracing"
+#define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+struct agent {
+	const struct rl_config *cfg;
+	struct rl_le_set le;
+	struct rl_tcp *tcp;
+	pthread_mutex_t lock;	/* one collection at a time */
+	uint64_t start_ms;
+	char hostname[256];
+	char kernel[128];
+};
+
+static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
+{
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* Root, or CAP_BPF with CAP_PERFMON (5.8+), or CAP_SYS_ADMIN (older kernels). */
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+	const char *missing;
+
+	if (syscall(SYS_capget, &hdr, d)) {
+		rl_error("cannot read this process's capabilities: %s", strerror(errno));
+		return -errno;
+	}
+	if (has_cap(d, CAP_SYS_ADMIN) || (has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON)))
+		return 0;
+	missing = has_cap(d, CAP_BPF) ? "CAP_PERFMON" : has_cap(d, CAP_PERFMON) ? "CAP_BPF"
+									: "CAP_BPF and CAP_PERFMON";
+	rl_error("not privileged to load BPF programs (missing %s): run reqlens as root "
+		 "(sudo reqlens) or grant CAP_BPF and CAP_PERFMON", missing);
+	return -EPERM;
+}
+
+static int check_btf(void)
+{
+	if (!access(BTF_PATH, R_OK))
+		return 0;
+	rl_error("this kernel exposes no BTF at " BTF_PATH " (%s): reqlens needs a kernel built with "
+		 "CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu, RHEL and Fedora kernels from 5.x have it)",
+		 strerror(errno));
+	return -ENOENT;
+}
+
+/* libbpf finds tracepoints through tracefs; mount it when nobody has. */
+static int check_tracefs(void)
+{
+	if (!access(DEBUGFS_TRACING "/events", F_OK)) {
+		rl_set_tracefs(DEBUGFS_TRACING);
+		return 0;
+	}
+	if (!access(TRACEFS "/events", F_OK))
+		return 0;
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY) {
+		rl_error("tracefs is not mounted and mounting it at " TRACEFS " failed (%s): mount it "
+			 "with 'mount -t tracefs nodev " TRACEFS "' or bind-mount the host's into the "
+			 "container", strerror(errno));
+		return -errno;
+	}
+	rl_info("mounted tracefs at " TRACEFS);
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int add_build_info(struct agent *a, struct rl_registry *r)
+{
+	struct rl_family *f = rl_family_get(r, "reqlens_build_info",
+		"A constant 1, labelled with the agent's version and what it runs on.", RL_GAUGE);
+	char libbpf[32];
+	const char *kv[] = { "version", REQLENS_VERSION, "revision", REQLENS_REVISION,
+			     "libbpf_version", libbpf, "kernel", a->kernel, NULL };
+	struct rl_sample *s;
+
+	snprintf(libbpf, sizeof(libbpf), "%u.%u", libbpf_major_version(), libbpf_minor_version());
+	s = f ? rl_sample_get(f, kv) : NULL;
+	if (!s)
+		return -ENOMEM;
+	s->value = 1;
+	return 0;
+}
+
+static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
+{
+	struct agent *a = ctx;
+	struct rl_registry *r = rl_registry_new();
+	int err;
+
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_lock(&a->lock);
+	err = add_build_info(a, r);
+	if (!err && a->tcp)
+		err = rl_tcp_collect(a->tcp, r);
+	pthread_mutex_unlock(&a->lock);
+	if (!err && doc == RL_DOC_METRICS) {
+		err = rl_expo_text(r, &a->le, out);
+	} else if (!err) {
+		struct rl_expo_meta m = { .version = REQLENS_VERSION, .hostname = a->hostname,
+					  .time_ms = now_ms(), .start_time_ms = a->start_ms };
+
+		err = rl_expo_json(r, &m, out);
+	}
+	rl_registry_free(r);
+	return err ? err : out->err;
+}
+
+/* Blocks the stop signals in every thread; the main thread waits for them. */
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int rl_agent_run(const struct rl_config *cfg)
+{
+	struct agent a = { .cfg = cfg, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct rl_http_opts ho = {
+		.host = cfg->listen_host, .port = cfg->listen_port, .address = cfg->listen_address,
+		.telemetry_path = cfg->telemetry_path, .render = render, .ctx = &a,
+	};
+	struct rl_http *http = NULL;
+	struct utsname uts;
+	int stats_fd = -1, sig = 0, rc = 1;
+	const char *why;
+	sigset_t set;
+
+	block_signals(&set);
+	rl_log_set_level(cfg->log_level);
+	libbpf_set_print(rl_log_libbpf);
+	rl_le_set_init(&a.le, cfg->le_per_octave, cfg->le_min_ns, cfg->le_max_ns, &why);
+	a.start_ms = now_ms();
+	gethostname(a.hostname, sizeof(a.hostname) - 1);
+	if (!uname(&uts))
+		snprintf(a.kernel, sizeof(a.kernel), "%s", uts.release);
+
+	if (check_privileges() || check_btf() || check_tracefs())
+		return 1;
+	/* Bind first: a taken port must fail before anything is loaded. */
+	if (rl_http_start(&ho, &http))
+		return 1;
+	if (cfg->bpf_stats) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0)
+			rl_warn("cannot turn on BPF run-time statistics: %s", strerror(errno));
+	}
+	if (rl_tcp_start(cfg, &a.tcp))
+		goto out;
+	rl_http_set_ready(http, true);
+	rl_info("reqlens %s listening on %s%s, watching TCP", REQLENS_VERSION, cfg->listen_address,
+		cfg->telemetry_path);
+
+	while (sigwait(&set, &sig))
+		;
+	rl_info("received %s, detaching", strsignal(sig));
+	rc = 0;
+out:
+	rl_http_stop(http);
+	pthread_mutex_lock(&a.lock);
+	rl_tcp_stop(a.tcp);
+	a.tcp = NULL;
+	pthread_mutex_unlock(&a.lock);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	return rc;
+}

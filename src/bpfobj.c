@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpfobj.h"
+#include "log.h"
+#include "reqlens/common.h"
+
+static char tracefs[128] = "/sys/kernel/tracing";
+
+void rl_set_tracefs(const char *dir)
+{
+	snprintf(tracefs, sizeof(tracefs), "%s", dir);
+}
+
+bool rl_tracepoint_exists(const char *category, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/events/%s/%s", tracefs, category, name);
+	return access(path, F_OK) == 0;
+}
+
+static bool listed(const char *name, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+int rl_bpfobj_prune(struct bpf_object *obj, const char *const *optional)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj) {
+		const char *sec = bpf_program__section_name(prog);
+		char cat[64], name[128];
+
+		if (sscanf(sec, "tracepoint/%63[^/]/%127s", cat, name) != 2)
+			continue;
+		if (rl_tracepoint_exists(cat, name))
+			continue;
+		if (!listed(bpf_program__name(prog), optional)) {
+			rl_error("this kernel has no %s:%s tracepoint, which reqlens needs", cat, name);
+			return -ENOENT;
+		}
+		rl_debug("no %s:%s tracepoint here: %s stays off", cat, name, bpf_program__name(prog));
+		bpf_program__set_autoload(prog, false);
+	}
+	return 0;
+}
+
+static int fill(struct bpf_object *obj, const char *map_name, const void *keys, size_t key_size,
+		unsigned n)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, map_name);
+	__u8 one = 1;
+
+	if (!map)
+		return n ? -ENOENT : 0;
+	for (unsigned i = 0; i < n; i++) {
+		const void *key = (const char *)keys + i * key_size;
+
+		if (bpf_map__update_elem(map, key, key_size, &one, sizeof(one), BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+int rl_bpfobj_fill_filters(struct bpf_object *obj, const struct rl_config *cfg)
+{
+	int err;
+
+	err = fill(obj, "filter_pids", cfg->pids, sizeof(cfg->pids[0]), cfg->npids);
+	if (!err)
+		err = fill(obj, "filter_comms", cfg->comms, sizeof(cfg->comms[0]), cfg->ncomms);
+	if (!err)
+		err = fill(obj, "filter_ports", cfg->ports, sizeof(cfg->ports[0]), cfg->nports);
+	return err;
+}
+
+void rl_bpfobj_explain(const char *what, int err)
+{
+	char tail[1024];
+
+	rl_log_libbpf_tail(tail, sizeof(tail), 4);
+	if (err == -EPERM || err == -EACCES)
+		rl_error("%s: the kernel refused (%s): run as root or with CAP_BPF and CAP_PERFMON; "
+			 "libbpf said: %s", what, strerror(-err), tail);
+	else
+		rl_error("%s failed (%s); the verifier's last lines: %s", what, strerror(-err), tail);
+}
+
+static const char *const lost_reasons[RL_LOST_NREASONS] = {
+	[RL_LOST_CONN_MAP_FULL] = "conn_map_full",
+	[RL_LOST_HIST_MAP_FULL] = "hist_map_full",
+	[RL_LOST_STATS_MAP_FULL] = "stats_map_full",
+};
+
+static int collect_lost(struct bpf_object *obj, struct rl_registry *r)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, "lost");
+	int ncpu = libbpf_num_possible_cpus();
+	struct rl_family *f;
+	__u64 *vals;
+
+	f = rl_family_get(r, "reqlens_events_lost_total",
+			  "Events the agent could not record, by reason; nothing is dropped silently.",
+			  RL_COUNTER);
+	if (!f)
+		return -ENOMEM;
+	if (!map || ncpu <= 0)
+		return 0;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 reason = 0; reason < RL_LOST_NREASONS; reason++) {
+		const char *kv[] = { "reason", lost_reasons[reason], NULL };
+		struct rl_sample *s = rl_sample_get(f, kv);
+		__u64 sum = 0;
+
+		if (!s)
+			break;
+		if (!bpf_map__lookup_elem(map, &reason, sizeof(reason), vals,
+					  sizeof(*vals) * (size_t)ncpu, 0))
+			for (int c = 0; c < ncpu; c++)
+				sum += vals[c];
+		s->value += (double)sum;
+	}
+	free(vals);
+	return 0;
+}
+
+/* Whether the kernel counts BPF run time now (our --bpf.stats, or anyone's). */
+static bool stats_enabled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+	int on = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &on) != 1)
+		on = 0;
+	fclose(f);
+	return on > 0;
+}
+
+static int collect_runtime(struct bpf_object *obj, struct rl_registry *r)
+{
+	struct rl_family *secs, *runs;
+	struct bpf_program *prog;
+
+	if (!stats_enabled())
+		return 0;
+
+	secs = rl_family_get(r, "reqlens_bpf_program_run_seconds_total",
+			     "Time the kernel spent in each BPF program (only while BPF statistics are on).",
+			     RL_COUNTER);
+	runs = rl_family_get(r, "reqlens_bpf_program_runs_total",
+			     "Runs of each BPF program (only while BPF statistics are on).", RL_COUNTER);
+	if (!secs || !runs)
+		return -ENOMEM;
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		const char *kv[] = { "program", bpf_program__name(prog), NULL };
+		struct rl_sample *a, *b;
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		a = rl_sample_get(secs, kv);
+		b = rl_sample_get(runs, kv);
+		if (!a || !b)
+			return -ENOMEM;
+		a->value += (double)info.run_time_ns / 1e9;
+		b->value += (double)info.run_cnt;
+	}
+	return 0;
+}
+
+int rl_bpfobj_collect_self(struct bpf_object *obj, struct rl_registry *r)
+{
+	int err = collect_lost(obj, r);
+
+	return err ? err : collect_runtime(obj, r);
+}
