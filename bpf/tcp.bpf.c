@@ -45,10 +45,14 @@ struct rl_tp_tcp_sk {
  * unread data (traced after the state became CLOSE) is still attributed.
  */
 const volatile bool keep_until_destroy = false;
+/* bpf/req.bpf.c shares conns and handles the same close: see closed_by. */
+const volatile bool req_tracking = false;
 
+/* Allocated on use: an entry carries the request framing state too. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct rl_conn);
 } conns SEC(".maps");
@@ -139,10 +143,19 @@ static __always_inline void on_close(__u64 sk, struct rl_conn *c, struct sock *s
 		if (st)
 			__sync_fetch_and_add(&st->connect_errors, 1);
 	}
-	if (keep_until_destroy && c->state != RL_CONN_QUEUED)
+	if (keep_until_destroy && c->state != RL_CONN_QUEUED) {
 		c->state = RL_CONN_CLOSED;
-	else
-		bpf_map_delete_elem(&conns, &sk);
+		return;
+	}
+	/*
+	 * Without tcp_destroy_sock, whichever close handler runs last deletes.
+	 * Both run one after the other for the same event on this CPU.
+	 */
+	c->state = RL_CONN_CLOSED;
+	c->closed_by |= RL_CLOSED_BY_TCP;
+	if (req_tracking && !(c->closed_by & RL_CLOSED_BY_REQ))
+		return;
+	bpf_map_delete_elem(&conns, &sk);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
@@ -171,6 +184,12 @@ int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 			return 0;
 		nc.ts_open = bpf_ktime_get_ns();
 		nc.state = RL_CONN_CONNECTING;
+		nc.family = ctx->family;
+		/* The context allows fixed-offset loads only: copy through a helper. */
+		if (ctx->family == AF_INET)
+			bpf_probe_read_kernel(nc.peer_addr, 4, ctx->daddr);
+		else
+			bpf_probe_read_kernel(nc.peer_addr, 16, ctx->daddr_v6);
 		conn_put(sk, &nc);
 		return 0;
 	}
@@ -191,23 +210,6 @@ int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		on_close(sk, c, (struct sock *)ctx->skaddr);
 	}
 	return 0;
-}
-
-/* The socket behind file descriptor fd of the current task, or 0. */
-static __always_inline __u64 sock_of_fd(long fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *f = NULL;
-	struct socket *sock;
-
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
-		return 0;
-	sock = BPF_CORE_READ(f, private_data);
-	return sock ? (__u64)BPF_CORE_READ(sock, sk) : 0;
 }
 
 static __always_inline int on_accept(long fd)

@@ -186,6 +186,7 @@ int rl_agent_run(const struct rl_config *cfg)
 		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (stats_fd < 0)
 			rl_warn("cannot turn on BPF run-time statistics: %s", strerror(errno));
+		rl_bpfobj_stats_on(stats_fd >= 0);
 	}
 	if (rl_tcp_start(cfg, &a.tcp))
 		goto out;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +91,8 @@ void rl_bpfobj_explain(const char *what, int err)
 	char tail[1024];
 
 	rl_log_libbpf_tail(tail, sizeof(tail), 4);
-	if (err == -EPERM || err == -EACCES)
+	/* EPERM is a missing privilege; EACCES and EINVAL are the verifier's. */
+	if (err == -EPERM)
 		rl_error("%s: the kernel refused (%s): run as root or with CAP_BPF and CAP_PERFMON; "
 			 "libbpf said: %s", what, strerror(-err), tail);
 	else
@@ -100,6 +103,7 @@ static const char *const lost_reasons[RL_LOST_NREASONS] = {
 	[RL_LOST_CONN_MAP_FULL] = "conn_map_full",
 	[RL_LOST_HIST_MAP_FULL] = "hist_map_full",
 	[RL_LOST_STATS_MAP_FULL] = "stats_map_full",
+	[RL_LOST_RINGBUF_FULL] = "ringbuf_full",
 };
 
 static int collect_lost(struct bpf_object *obj, struct rl_registry *r)
@@ -136,12 +140,25 @@ static int collect_lost(struct bpf_object *obj, struct rl_registry *r)
 	return 0;
 }
 
-/* Whether the kernel counts BPF run time now (our --bpf.stats, or anyone's). */
+static atomic_bool our_stats;
+
+void rl_bpfobj_stats_on(bool on)
+{
+	atomic_store(&our_stats, on);
+}
+
+/*
+ * Whether the kernel counts BPF run time now: our --bpf.stats (an fd from
+ * BPF_ENABLE_STATS, which the sysctl does not show), or the sysctl.
+ */
 static bool stats_enabled(void)
 {
-	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+	FILE *f;
 	int on = 0;
 
+	if (atomic_load(&our_stats))
+		return true;
+	f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
 	if (!f)
 		return false;
 	if (fscanf(f, "%d", &on) != 1)
@@ -189,4 +206,33 @@ int rl_bpfobj_collect_self(struct bpf_object *obj, struct rl_registry *r)
 	int err = collect_lost(obj, r);
 
 	return err ? err : collect_runtime(obj, r);
+}
+
+static void *destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+void rl_bpfobj_detach_all(struct bpf_object_skeleton *s)
+{
+	pthread_t tids[64];
+	int n = 0;
+
+	if (!s)
+		return;
+	for (int i = 0; i < s->prog_cnt; i++) {
+		struct bpf_link **link = s->progs[i].link;
+
+		if (!link || !*link)
+			continue;
+		if (n < (int)(sizeof(tids) / sizeof(tids[0])) &&
+		    !pthread_create(&tids[n], NULL, destroy_link, *link))
+			n++;
+		else
+			bpf_link__destroy(*link);	/* no thread: the slow way */
+		*link = NULL;
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(tids[i], NULL);
 }

@@ -26,6 +26,16 @@ int rl_bpfobj_prune(struct bpf_object *obj, const char *const *optional);
 /* After load: fills filter_pids/filter_comms/filter_ports from cfg. */
 int rl_bpfobj_fill_filters(struct bpf_object *obj, const struct rl_config *cfg);
 
+/* Tells the collectors that the agent itself turned BPF statistics on. */
+void rl_bpfobj_stats_on(bool on);
+
+/*
+ * Destroys every link of a skeleton at once. Each detach waits for an RCU
+ * grace period (~70 ms here); one thread per link overlaps them, so that
+ * the agent stops within a second however many programs it attached.
+ */
+void rl_bpfobj_detach_all(struct bpf_object_skeleton *s);
+
 /* Logs a failed load or attach with the verifier's last lines. */
 void rl_bpfobj_explain(const char *what, int err);
 

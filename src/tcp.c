@@ -25,6 +25,8 @@ void rl_tcp_stop(struct rl_tcp *t)
 {
 	if (!t)
 		return;
+	if (t->skel)
+		rl_bpfobj_detach_all(t->skel->skeleton);
 	tcp_bpf__destroy(t->skel);
 	free(t);
 }

@@ -35,6 +35,7 @@ enum rl_lost_reason {
 	RL_LOST_CONN_MAP_FULL = 0,	/* per-connection state did not fit */
 	RL_LOST_HIST_MAP_FULL,		/* a histogram bucket did not fit */
 	RL_LOST_STATS_MAP_FULL,		/* a per-service counter did not fit */
+	RL_LOST_RINGBUF_FULL,		/* user space fell behind on request events */
 	RL_LOST_NREASONS,
 };
 

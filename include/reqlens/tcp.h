@@ -7,6 +7,7 @@
 #define REQLENS_TCP_H
 
 #include "reqlens/common.h"
+#include "reqlens/req.h"
 
 /* Histograms of the TCP family; each becomes one metric family. */
 enum rl_tcp_hist {
@@ -49,7 +50,18 @@ struct rl_conn {
 	__u32 state;		/* enum rl_conn_state */
 	__u32 copied_seq0;	/* tcp_sock.copied_seq when it opened */
 	__u32 fin_received;	/* the peer's FIN came while the socket was open */
-	__u32 pad;
+	/*
+	 * Which handlers of the socket's close ran, on kernels where the state
+	 * cannot wait for tcp:tcp_destroy_sock: the last one deletes it.
+	 */
+	__u32 closed_by;
+	__u32 peer_addr[4];	/* outbound: the server's address (v4 in [0]) */
+	__u16 family;
+	__u16 pad[3];
+	struct rl_req_state req;	/* request framing (bpf/req.bpf.c) */
 };
+
+#define RL_CLOSED_BY_TCP 1
+#define RL_CLOSED_BY_REQ 2
 
 #endif /* REQLENS_TCP_H */

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Contract between bpf/req.bpf.c and src/req.c: request/response exchanges
+ * framed from a connection's own traffic.
+ *
+ * Server side: a request begins when the application reads bytes after it
+ * wrote its previous response (or after accept); its response ends when the
+ * application reads the next request or closes. Client side mirrors it: a
+ * request begins with a write after the previous response was read.
+ */
+#ifndef REQLENS_REQ_H
+#define REQLENS_REQ_H
+
+#include "reqlens/common.h"
+
+/* How much of a request's first read the kernel keeps for HTTP parsing. */
+#define RL_REQ_HEAD_LEN 128
+
+enum rl_req_phase {
+	RL_PHASE_IDLE = 0,	/* nothing read since the last response */
+	RL_PHASE_REQUEST,	/* reading a request (server) / writing one (client) */
+	RL_PHASE_RESPONSE,	/* writing the response (server) / reading it (client) */
+};
+
+enum rl_proto {
+	RL_PROTO_UNKNOWN = 0,	/* not decided: no request yet */
+	RL_PROTO_HTTP1,
+	RL_PROTO_OTHER,		/* any other request/response protocol */
+	RL_PROTO_N,
+};
+
+/* Per-connection framing state, beside the TCP state in struct rl_conn. */
+struct rl_req_state {
+	__u64 ts_arrival;	/* first unread byte arrived; 0 when none waits */
+	__u64 ts_start;		/* the current request's first byte was read */
+	__u64 ts_last;		/* the last response byte was written (server) */
+	__u64 queue_ns;		/* the current request's receive-queue wait */
+	__u32 phase;		/* enum rl_req_phase */
+	__u16 proto;		/* enum rl_proto, decided at the first request */
+	__u16 status;		/* HTTP status of the response being written */
+	__u16 pipelined;	/* responses already ended for the current read */
+	__u16 head_len;
+	__u32 pad;
+	char head[RL_REQ_HEAD_LEN];	/* first bytes of the read that began it */
+};
+
+/* Histograms the kernel aggregates, for protocols other than HTTP. */
+enum rl_req_hist {
+	RL_REQ_HIST_DURATION = 0,	/* server: first byte read -> last byte written */
+	RL_REQ_HIST_QUEUE,		/* first byte arrived -> first byte read */
+	RL_REQ_HIST_CLIENT,		/* client: first byte written -> response read */
+	RL_REQ_HIST_N,
+};
+
+struct rl_req_hist_key {
+	struct rl_svc_key svc;
+	__u32 peer_addr[4];	/* client side: the server's address (v4 in [0]) */
+	__u16 family;		/* client side */
+	__u16 hist;		/* enum rl_req_hist */
+	__u16 proto;		/* enum rl_proto */
+	__u16 pad;
+	__u32 bucket;
+};
+
+/* One HTTP exchange, sent to user space, which owns routes and labels. */
+struct rl_req_event {
+	struct rl_svc_key svc;
+	__u64 duration_ns;
+	__u64 queue_ns;		/* server side only */
+	__u32 peer_addr[4];	/* client side: the server's address (v4 in [0]) */
+	__u16 status;		/* 0 when the response had no status line */
+	__u16 pipelined;	/* index of this request within its read */
+	__u16 head_len;
+	__u8 family;
+	__u8 pad;
+	char head[RL_REQ_HEAD_LEN];
+};
+
+/* Requests whose connection closed before any response: counted per service. */
+
+#endif /* REQLENS_REQ_H */

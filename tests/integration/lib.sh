@@ -1,0 +1,308 @@
+# shellcheck shell=bash
+# Shared helpers of the integration tests; each test_*.sh sources this file.
+#
+# A test runs from the repository top as root. It starts the agent and the
+# fixtures in the background through the helpers below, which remember what
+# they started: an EXIT trap stops all of it and removes $T, the test's
+# temporary directory. Every wait has a deadline. Nothing but 127.0.0.1 is
+# ever contacted (curl is told to ignore any proxy settings).
+#
+# Failing: `fail MSG` prints "FAIL: MSG" and ends the test with status 1;
+# the assert_* helpers say what was expected and what was got.
+
+set -u -o pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO" || exit 1
+AGENT_BIN=${AGENT_BIN:-./reqlens}
+FIXTURES=${FIXTURES:-$REPO/.output/fixtures}
+PROMQ=("/usr/bin/python3" "$REPO/tests/integration/promq.py")
+TEST_NAME=$(basename "$0" .sh)
+SERVER_COMM=rl_tcp_server
+CLIENT_COMM=rl_tcp_client
+
+T=$(mktemp -d "/tmp/reqlens-it.${TEST_NAME}.XXXXXX")
+chmod 755 "$T"
+_PIDS=()		# background processes to stop on exit
+
+# ---------------------------------------------------------------- reporting
+
+note() { printf '# %s\n' "$*" >&2; }
+oneline() { tr '\n' ' ' <<<"$1"; }
+
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+assert_eq() {	# WHAT EXPECTED GOT
+	[[ "$3" == "$2" ]] || fail "$1: expected $2, got ${3:-<nothing>}"
+}
+
+# expect_eq WHAT EXPECTED GOT: like assert_eq, but the test goes on; the
+# failures are reported together by check_expectations.
+_EXPECT_FAILED=()
+expect_eq() {
+	[[ "$3" == "$2" ]] && return 0
+	_EXPECT_FAILED+=("$1: expected $2, got ${3:-<nothing>}")
+	printf 'MISMATCH: %s: expected %s, got %s\n' "$1" "$2" "${3:-<nothing>}" >&2
+}
+check_expectations() {
+	local n=${#_EXPECT_FAILED[@]}
+	(( n == 0 )) && return 0
+	(( n == 1 )) && fail "${_EXPECT_FAILED[0]}"
+	fail "$n mismatches: $(IFS=';'; echo "${_EXPECT_FAILED[*]}")"
+}
+
+assert_ne() {	# WHAT UNEXPECTED GOT
+	[[ "$3" != "$2" ]] || fail "$1: expected anything but $2, got $3"
+}
+
+assert_gt() {	# WHAT LIMIT GOT: GOT > LIMIT (numbers)
+	[[ -n "$3" ]] && awk -v g="$3" -v l="$2" 'BEGIN { exit !(g + 0 > l + 0) }' ||
+		fail "$1: expected > $2, got ${3:-<nothing>}"
+}
+
+assert_lt() {	# WHAT LIMIT GOT: GOT < LIMIT (numbers)
+	[[ -n "$3" ]] && awk -v g="$3" -v l="$2" 'BEGIN { exit !(g + 0 < l + 0) }' ||
+		fail "$1: expected < $2, got ${3:-<nothing>}"
+}
+
+assert_within_pct() {	# WHAT EXPECTED GOT PCT: |GOT - EXPECTED| <= PCT% of EXPECTED
+	local what=$1 want=$2 got=$3 pct=$4 dev
+	[[ -n "$got" ]] || fail "$what: expected $want (+-$pct%), got <nothing>"
+	dev=$(awk -v g="$got" -v w="$want" 'BEGIN { d = (g - w) / w * 100; printf "%.3f", d }')
+	awk -v d="$dev" -v p="$pct" 'BEGIN { exit !(d <= p && d >= -p) }' ||
+		fail "$what: expected $want (+-$pct%), got $got (off by $dev%)"
+	note "$what: $got vs $want: off by $dev% (allowed $pct%)"
+}
+
+assert_contains() {	# WHAT NEEDLE TEXT (case-insensitive)
+	grep -qiF -- "$2" <<<"$3" || fail "$1: expected a mention of '$2', got: $3"
+}
+
+# ------------------------------------------------------------------ processes
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT
+	for pid in "${_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${_PIDS[@]}"; do
+		_wait_gone "$pid" 3000 || kill -KILL "$pid" 2>/dev/null
+	done
+	if [[ $rc -ne 0 && -d "$T" ]]; then
+		# Leave what the agent said in the test's output.
+		local f
+		for f in "$T"/agent*.err; do
+			[[ -s "$f" ]] && { note "--- $f (last lines)"; tail -n 15 "$f" | sed 's/^/#   /' >&2; }
+		done
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+track() { _PIDS+=("$1"); }
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# True when PID has exited (gone, or a zombie not yet reaped).
+_exited() {
+	local state
+	[[ -r /proc/$1/stat ]] || return 0
+	state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[[ -z "$state" || "$state" == Z ]]
+}
+
+# _wait_gone PID MS: polls until PID has exited; 1 if it is still there.
+_wait_gone() {
+	local deadline=$(( $(now_ms) + $2 ))
+	until _exited "$1"; do
+		(( $(now_ms) < deadline )) || return 1
+		sleep 0.01
+	done
+}
+
+# wait_exit PID SECONDS: waits for a child of this shell to exit and sets
+# EXIT_RC to its status; fails the test when it outlives the deadline.
+wait_exit() {
+	local pid=$1 secs=$2
+	_wait_gone "$pid" $(( secs * 1000 )) || fail "process $pid ($(cat /proc/"$pid"/comm 2>/dev/null)) still running after ${secs}s"
+	wait "$pid" 2>/dev/null
+	EXIT_RC=$?
+}
+
+free_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_until SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds.
+wait_until() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$(( $(now_ms) + secs * 1000 ))
+	until "$@"; do
+		(( $(now_ms) < deadline )) || fail "timed out after ${secs}s waiting for $what"
+		sleep 0.1
+	done
+}
+
+# ---------------------------------------------------------------------- HTTP
+
+# http METHOD URL [curl args...]: sets HTTP_CODE (000 when there was no
+# answer) and BODY.
+http() {
+	local method=$1 url=$2
+	shift 2
+	HTTP_CODE=$(curl --noproxy '*' -s -o "$T/http.body" -w '%{http_code}' --max-time 5 -X "$method" "$@" "$url")
+	HTTP_CODE=${HTTP_CODE:-000}
+	BODY=$(cat "$T/http.body" 2>/dev/null)
+}
+
+# --------------------------------------------------------------------- agent
+
+# start_agent [FLAGS...]: starts the agent on a free loopback port and waits
+# until /readyz answers (15 s). Sets AGENT_PID, AGENT_PORT, AGENT_URL and
+# AGENT_ERR (its stderr). Set AGENT_WRAP=(cmd args) to run it through a
+# wrapper that execs it (unshare, setpriv).
+AGENT_WRAP=()
+start_agent() {
+	start_agent_nowait "$@"
+	wait_ready 15
+}
+
+start_agent_nowait() {
+	AGENT_PORT=$(free_port)
+	AGENT_URL=http://127.0.0.1:$AGENT_PORT
+	AGENT_ERR=$T/agent.$AGENT_PORT.err
+	"${AGENT_WRAP[@]}" "$AGENT_BIN" "--web.listen-address=127.0.0.1:$AGENT_PORT" "$@" \
+		>"$T/agent.$AGENT_PORT.out" 2>"$AGENT_ERR" </dev/null &
+	AGENT_PID=$!
+	track "$AGENT_PID"
+}
+
+_ready() {
+	if _exited "$AGENT_PID"; then
+		wait "$AGENT_PID" 2>/dev/null
+		fail "agent exited (status $?) before /readyz answered; stderr: $(head -c 2000 "$AGENT_ERR")"
+	fi
+	curl --noproxy '*' -sf --max-time 1 -o /dev/null "$AGENT_URL/readyz"
+}
+
+wait_ready() {
+	wait_until "${1:-15}" "the agent's /readyz on $AGENT_URL" _ready
+}
+
+# stop_agent [MAX_MS]: SIGTERM, then waits (default 1000 ms) for the agent
+# to exit. Sets AGENT_RC and AGENT_STOP_MS; fails if it outlives MAX_MS.
+stop_agent() {
+	local max=${1:-1000} t0
+	t0=$(now_ms)
+	kill -TERM "$AGENT_PID" 2>/dev/null
+	if ! _wait_gone "$AGENT_PID" "$max"; then
+		_wait_gone "$AGENT_PID" 5000
+		fail "agent still running ${max} ms after SIGTERM (it had exited $(_exited "$AGENT_PID" && echo "after $(( $(now_ms) - t0 )) ms" || echo "not even after 5 s"))"
+	fi
+	AGENT_STOP_MS=$(( $(now_ms) - t0 ))
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_RC=$?
+}
+
+# scrape [PATH]: the agent's /metrics (or PATH) into a new file, named by
+# SCRAPE. (These helpers set variables rather than print, so that a failure
+# inside them ends the test instead of a command substitution.)
+_SCRAPES=0
+scrape() {
+	local path=${1:-/metrics}
+	_SCRAPES=$((_SCRAPES + 1))
+	SCRAPE=$T/scrape.$_SCRAPES
+	curl --noproxy '*' -sf --max-time 5 -o "$SCRAPE" "$AGENT_URL$path" ||
+		fail "GET $AGENT_URL$path failed (curl status $?)"
+}
+
+# metric NAME [MATCHER...]: VAL = the one matching sample of a fresh scrape,
+# empty when there is none; fails the test when more than one sample matches.
+# A MATCHER is label="value" (see promq.py).
+metric() {
+	scrape
+	metric_in "$SCRAPE" "$@"
+}
+
+metric_in() {	# FILE NAME [MATCHER...]
+	local rc
+	VAL=$("${PROMQ[@]}" value "$@" 2>"$T/promq.err")
+	rc=$?
+	[[ $rc -eq 0 || $rc -eq 3 ]] || fail "metric $2{$(IFS=,; echo "${*:3}")}: $(cat "$T/promq.err")"
+}
+
+# count_in FILE NAME [MATCHER...]: COUNT = how many samples match.
+count_in() {
+	COUNT=$("${PROMQ[@]}" count "$@" 2>"$T/promq.err") || fail "promq count $*: $(cat "$T/promq.err")"
+}
+
+# series_in FILE NAME [MATCHER...]: the matching sample lines (for messages).
+series_in() { "${PROMQ[@]}" series "$@" 2>/dev/null | head -n 20; }
+
+# wait_metric SECONDS EXPECTED NAME [MATCHER...]: polls fresh scrapes until
+# the sample equals EXPECTED; on the deadline fails with the last value.
+wait_metric() {
+	local secs=$1 want=$2 name=$3 deadline
+	shift 3
+	deadline=$(( $(now_ms) + secs * 1000 ))
+	while :; do
+		metric "$name" "$@"
+		[[ "$VAL" == "$want" ]] && return 0
+		(( $(now_ms) < deadline )) ||
+			fail "$name{$(IFS=,; echo "$*")}: expected $want, got ${VAL:-<no such series>} (after ${secs}s)"
+		sleep 0.2
+	done
+}
+
+# ------------------------------------------------------------------ fixtures
+
+# start_server [ARGS...]: rl_tcp_server in the background; sets SERVER_PID,
+# SERVER_PORT and SERVER_OUT (its stdout). ARGS as rl_tcp_server takes them.
+_SERVERS=0
+start_server() {
+	_SERVERS=$((_SERVERS + 1))
+	SERVER_OUT=$T/server.$_SERVERS.out
+	"$FIXTURES/rl_tcp_server" --port 0 --timeout-s 120 "$@" >"$SERVER_OUT" 2>"$T/server.$_SERVERS.err" </dev/null &
+	SERVER_PID=$!
+	track "$SERVER_PID"
+	wait_until 5 "rl_tcp_server to print its port" grep -q '^port=' "$SERVER_OUT"
+	SERVER_PORT=$(sed -n 's/^port=//p' "$SERVER_OUT")
+}
+
+# wait_server [SECONDS]: waits for the last server to exit 0.
+wait_server() {
+	wait_exit "$SERVER_PID" "${1:-30}"
+	[[ $EXIT_RC -eq 0 ]] || fail "rl_tcp_server exited $EXIT_RC: $(cat "$T/server.$_SERVERS.err")"
+}
+
+# run_client ARGS...: rl_tcp_client in the foreground (60 s at most); its
+# summary line goes to CLIENT_SUMMARY. Fails the test if the client fails.
+run_client() {
+	CLIENT_SUMMARY=$(timeout -k 2 60 "$FIXTURES/rl_tcp_client" --timeout-s 55 "$@" 2>"$T/client.err")
+	local rc=$?
+	[[ $rc -eq 0 ]] || fail "rl_tcp_client $* exited $rc: $(cat "$T/client.err")"
+}
+
+# field KEY TEXT: the value of KEY=VALUE in a summary line.
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# ------------------------------------------------------------------- checks
+
+require_root_and_binaries() {
+	[[ $(id -u) -eq 0 ]] || fail "must run as root"
+	[[ -x "$AGENT_BIN" ]] || fail "$AGENT_BIN is missing: run make"
+	[[ -x "$FIXTURES/rl_tcp_server" && -x "$FIXTURES/rl_tcp_client" ]] ||
+		fail "fixtures missing: run make fixtures"
+}
+require_root_and_binaries

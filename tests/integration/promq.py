@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""Reads what the agent serves, for the integration tests (used by lib.sh).
+
+  promq.py value FILE NAME [MATCHER...]     the one sample NAME{MATCHERS}
+  promq.py sum FILE NAME [MATCHER...]       the sum of the samples that match
+  promq.py count FILE NAME [MATCHER...]     how many samples match (may be 0)
+  promq.py series FILE NAME [MATCHER...]    the matching sample lines
+  promq.py quantile FILE Q NAME [MATCHER...]
+        Q-quantile of the histogram NAME (its NAME_bucket samples summed by
+        le over the matching series), interpolated as Prometheus'
+        histogram_quantile() does. Seconds.
+  promq.py json-quantile FILE Q NAME [MATCHER...]
+        the same from the /api/v1/histograms document (full-resolution
+        kernel buckets, summed over the matching histograms). Seconds.
+  promq.py labels FILE PREFIX LABEL [MATCHER...]
+        the distinct values of LABEL (one a line, sorted; "<none>" for
+        samples without it) among the samples whose name starts with PREFIX
+  promq.py le-around FILE NAME X [MATCHER...]
+        the two `le` edges (seconds) of NAME_bucket around X: "LO HI"
+  promq.py median FILE                       median of the numbers, one a line
+  promq.py prom-scalar FILE                  the value of a Prometheus API
+        query answer that holds exactly one sample
+
+FILE is a /metrics scrape (Prometheus text format) or a JSON document; "-"
+reads standard input. A MATCHER is label="value" (or label=value): a sample
+matches when it has every label given with exactly that value; labels not
+named are not looked at. Exit status: 0, 3 when nothing matches (nothing is
+printed), 4 when "value" matches more than one sample, 2 on bad input.
+"""
+import json
+import math
+import re
+import statistics
+import sys
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$')
+LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+class Bad(Exception):
+    pass
+
+
+def unescape(s):
+    return re.sub(r'\\(.)', lambda m: {'n': '\n', '\\': '\\', '"': '"'}.get(m.group(1), m.group(0)), s)
+
+
+def parse_labels(text):
+    labels, pos = {}, 0
+    while pos < len(text):
+        m = LABEL_RE.match(text, pos)
+        if not m:
+            raise Bad('cannot parse labels {%s}' % text)
+        labels[m.group(1)] = unescape(m.group(2))
+        pos = m.end()
+    return labels
+
+
+def parse_value(s):
+    special = {'+Inf': math.inf, 'Inf': math.inf, '-Inf': -math.inf, 'NaN': math.nan}
+    return special[s] if s in special else float(s)
+
+
+def parse_text(text):
+    """[(name, labels, value, line)] of a Prometheus text exposition."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith('#'):
+            continue
+        m = SAMPLE_RE.match(line)
+        if not m:
+            raise Bad('cannot parse sample line: %r' % line)
+        out.append((m.group(1), parse_labels(m.group(3) or ''), parse_value(m.group(4)), line))
+    return out
+
+
+def parse_matchers(args):
+    want = {}
+    for a in args:
+        if '=' not in a:
+            raise Bad('matcher %r is not label="value"' % a)
+        k, v = a.split('=', 1)
+        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+            v = v[1:-1]
+        want[k.strip()] = v
+    return want
+
+
+def matches(labels, want):
+    return all(k in labels and str(labels[k]) == v for k, v in want.items())
+
+
+def fmt(v):
+    if v == int(v) and abs(v) < 2**63:
+        return str(int(v))
+    return repr(v)
+
+
+def read(path):
+    if path == '-':
+        return sys.stdin.read()
+    with open(path, encoding='utf-8', errors='replace') as f:
+        return f.read()
+
+
+def select(path, name, matchers):
+    want = parse_matchers(matchers)
+    return [s for s in parse_text(read(path)) if s[0] == name and matches(s[1], want)]
+
+
+def prom_quantile(q, buckets):
+    """histogram_quantile() over [(le, cumulative count)]."""
+    buckets = sorted(buckets)
+    if not buckets or buckets[-1][0] != math.inf:
+        raise Bad('no le="+Inf" bucket')
+    total = buckets[-1][1]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for i, (le, count) in enumerate(buckets):
+        if count >= rank:
+            if le == math.inf:
+                return buckets[i - 1][0] if i else math.nan
+            if i == 0 and le <= 0:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+        prev_le, prev_count = le, count
+    return math.nan
+
+
+def kernel_edges(sub_bits, max_msb):
+    sub = 1 << sub_bits
+    nfinite = (max_msb - sub_bits + 2) * sub
+
+    def upper(b):
+        octave, s = divmod(b, sub)
+        return b + 1 if octave == 0 else (sub + s + 1) << (octave - 1)
+
+    def lower(b):
+        return upper(b - 1) if b else 0
+    return upper, lower, nfinite
+
+
+def json_quantile(doc, q, name, want):
+    layout = doc.get('layout', {})
+    if layout.get('unit', 'ns') != 'ns':
+        raise Bad('layout unit %r, expected ns' % layout.get('unit'))
+    sub_bits = int(layout.get('sub_bucket_bits', 5))
+    nbuckets = int(layout.get('buckets', (41 - 5 + 2) * 32 + 1))
+    max_msb = (nbuckets - 1) // (1 << sub_bits) + sub_bits - 2
+    upper, lower, nfinite = kernel_edges(sub_bits, max_msb)
+    counts = {}
+    found = False
+    for h in doc.get('histograms', []):
+        if h.get('name') != name or not matches(h.get('labels', {}), want):
+            continue
+        found = True
+        for idx, n in h.get('buckets', []):
+            counts[int(idx)] = counts.get(int(idx), 0) + int(n)
+    if not found:
+        return None
+    total = sum(counts.values())
+    if total == 0:
+        return math.nan
+    rank = q * total
+    cum = 0
+    for b in sorted(counts):
+        n = counts[b]
+        if cum + n >= rank and n:
+            if b >= nfinite:
+                return lower(b) / 1e9
+            lo, hi = lower(b), upper(b)
+            return (lo + (hi - lo) * (rank - cum) / n) / 1e9
+        cum += n
+    return math.nan
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise Bad(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd in ('value', 'sum', 'count', 'series'):
+        if len(args) < 2:
+            raise Bad('usage: %s FILE NAME [MATCHER...]' % cmd)
+        got = select(args[0], args[1], args[2:])
+        if cmd == 'count':
+            print(len(got))
+            return 0
+        if cmd == 'series':
+            for s in got:
+                print(s[3])
+            return 0 if got else 3
+        if not got:
+            return 3
+        if cmd == 'value' and len(got) > 1:
+            sys.stderr.write('ambiguous: %d samples match:\n%s\n' % (len(got), '\n'.join(s[3] for s in got)))
+            return 4
+        print(fmt(sum(s[2] for s in got)))
+        return 0
+    if cmd == 'quantile':
+        if len(args) < 3:
+            raise Bad('usage: quantile FILE Q NAME [MATCHER...]')
+        q = float(args[1])
+        got = select(args[0], args[2] + '_bucket', args[3:])
+        if not got:
+            return 3
+        by_le = {}
+        for _, labels, v, _ in got:
+            le = parse_value(labels['le'])
+            by_le[le] = by_le.get(le, 0) + v
+        print(repr(prom_quantile(q, list(by_le.items()))))
+        return 0
+    if cmd == 'json-quantile':
+        if len(args) < 3:
+            raise Bad('usage: json-quantile FILE Q NAME [MATCHER...]')
+        doc = json.loads(read(args[0]))
+        v = json_quantile(doc, float(args[1]), args[2], parse_matchers(args[3:]))
+        if v is None:
+            return 3
+        print(repr(v))
+        return 0
+    if cmd == 'labels':
+        if len(args) < 3:
+            raise Bad('usage: labels FILE PREFIX LABEL [MATCHER...]')
+        want = parse_matchers(args[3:])
+        vals = {s[1].get(args[2], '<none>') for s in parse_text(read(args[0]))
+                if s[0].startswith(args[1]) and matches(s[1], want)}
+        for v in sorted(vals):
+            print(v)
+        return 0
+    if cmd == 'le-around':
+        if len(args) < 3:
+            raise Bad('usage: le-around FILE NAME X [MATCHER...]')
+        x = float(args[2])
+        les = sorted({parse_value(s[1]['le']) for s in select(args[0], args[1] + '_bucket', args[3:])})
+        lo = max([le for le in les if le < x], default=None)
+        hi = min([le for le in les if le >= x], default=None)
+        if lo is None or hi is None:
+            return 3
+        print(repr(lo), repr(hi))
+        return 0
+    if cmd == 'median':
+        nums = [float(x) for x in read(args[0]).split()]
+        if not nums:
+            return 3
+        print(repr(statistics.median(nums)))
+        return 0
+    if cmd == 'prom-scalar':
+        doc = json.loads(read(args[0]))
+        if doc.get('status') != 'success':
+            raise Bad('query failed: %s' % json.dumps(doc))
+        result = doc['data']['result']
+        if doc['data']['resultType'] == 'scalar':
+            print(result[1])
+            return 0
+        if len(result) != 1:
+            return 3
+        print(result[0]['value'][1])
+        return 0
+    raise Bad('unknown command %r' % cmd)
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv))
+    except (Bad, ValueError, KeyError, OSError) as e:
+        sys.stderr.write('promq.py: %s\n' % e)
+        sys.exit(2)

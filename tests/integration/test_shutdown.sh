@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# SIGTERM and SIGINT: exit status 0 within 1 s, and every BPF program and
+# link the agent loaded is gone afterwards.
+source "$(dirname "$0")/lib.sh"
+
+command -v bpftool >/dev/null || fail "bpftool is not installed"
+
+# rl_progs: "ID NAME" of every loaded BPF program whose name starts with rl_.
+rl_progs() {
+	bpftool -j prog show 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("rl_"):
+        print(p["id"], p["name"])'
+}
+# links_of IDS...: "LINK_ID PROG_ID" of the links that run one of the programs.
+links_of() {
+	bpftool -j link show 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+ids = set(int(a) for a in sys.argv[1:])
+for l in json.load(sys.stdin):
+    if l.get("prog_id") in ids:
+        print(l["id"], l["prog_id"])' "$@"
+}
+
+for sig in TERM INT; do
+	before=$(rl_progs | awk '{ print $1 }' | sort)
+	[[ -n "$before" ]] && note "rl_ programs loaded by someone else before the agent starts: $(oneline "$before")"
+
+	start_agent
+	ours=$(comm -13 <(echo "$before") <(rl_progs | awk '{ print $1 }' | sort) | grep .)
+	[[ -n "$ours" ]] || fail "no BPF program named rl_* appeared while the agent runs (bpftool prog show: $(rl_progs | tr '\n' ' '))"
+	# shellcheck disable=SC2086
+	our_links=$(links_of $ours)
+	note "SIG$sig: the agent loaded programs $(oneline "$ours") with links $(echo "$our_links" | awk '{ print $1 }' | tr '\n' ' ')"
+
+	# Some traffic so that the programs have run.
+	start_server --connections 3
+	run_client --port "$SERVER_PORT" --connections 3
+	wait_server
+	scrape
+
+	t0=$(now_ms)
+	kill -"$sig" "$AGENT_PID"
+	_wait_gone "$AGENT_PID" 1000 || {
+		_wait_gone "$AGENT_PID" 5000
+		fail "SIG$sig: agent still running 1000 ms after the signal"
+	}
+	elapsed=$(( $(now_ms) - t0 ))
+	wait "$AGENT_PID" 2>/dev/null
+	rc=$?
+	note "SIG$sig: exited $rc after $elapsed ms"
+	assert_eq "exit status after SIG$sig" 0 "$rc"
+	assert_lt "ms from SIG$sig to exit" 1000 "$elapsed"
+	[[ -s "$AGENT_ERR" ]] && note "agent stderr: $(head -c 500 "$AGENT_ERR")"
+
+	# Programs are freed as their last reference goes; allow a moment.
+	leftover() {
+		# shellcheck disable=SC2086
+		LEFT_PROGS=$(comm -12 <(echo "$ours") <(rl_progs | awk '{ print $1 }' | sort) | grep .)
+		LEFT_NEW=$(comm -13 <(echo "$before") <(rl_progs | awk '{ print $1 }' | sort) | grep .)
+		# shellcheck disable=SC2086
+		LEFT_LINKS=$(links_of $ours)
+		[[ -z "$LEFT_PROGS$LEFT_NEW$LEFT_LINKS" ]]
+	}
+	deadline=$(( $(now_ms) + 2000 ))
+	until leftover; do
+		(( $(now_ms) < deadline )) || break
+		sleep 0.05
+	done
+	[[ -z "$LEFT_PROGS" ]] || fail "SIG$sig: BPF programs of the agent still loaded after it exited: $(rl_progs | tr '\n' ' ')"
+	[[ -z "$LEFT_NEW" ]] || fail "SIG$sig: rl_* BPF programs loaded after the agent exited: $(rl_progs | tr '\n' ' ')"
+	[[ -z "$LEFT_LINKS" ]] || fail "SIG$sig: BPF links (id prog_id) of the agent still there after it exited: $LEFT_LINKS"
+	after=$(rl_progs)
+	[[ -z "$after" ]] && note "SIG$sig: bpftool prog show lists no rl_* program" ||
+		note "SIG$sig: rl_* programs that are not ours (loaded before we started): $(oneline "$after")"
+done
