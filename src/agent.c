@@ -18,6 +18,7 @@
 #include "expo.h"
 #include "http.h"
 #include "log.h"
+#include "req.h"
 #include "tcp.h"
 
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -35,6 +36,7 @@ struct agent {
 	const struct rl_config *cfg;
 	struct rl_le_set le;
 	struct rl_tcp *tcp;
+	struct rl_req *req;
 	pthread_mutex_t lock;	/* one collection at a time */
 	uint64_t start_ms;
 	char hostname[256];
@@ -132,6 +134,8 @@ static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
 	err = add_build_info(a, r);
 	if (!err && a->tcp)
 		err = rl_tcp_collect(a->tcp, r);
+	if (!err && a->req)
+		err = rl_req_collect(a->req, r);
 	pthread_mutex_unlock(&a->lock);
 	if (!err && doc == RL_DOC_METRICS) {
 		err = rl_expo_text(r, &a->le, out);
@@ -143,6 +147,31 @@ static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
 	}
 	rl_registry_free(r);
 	return err ? err : out->err;
+}
+
+/*
+ * TCP first: request framing shares its connection map. When framing cannot
+ * load in auto mode, the agent goes on with TCP alone, restarted without
+ * the close hand-off it would otherwise wait for.
+ */
+static int start_families(struct agent *a)
+{
+	const struct rl_config *cfg = a->cfg;
+	bool want_req = cfg->req_mode != RL_REQ_OFF;
+	int err;
+
+	err = rl_tcp_start(cfg, want_req, &a->tcp);
+	if (err || !want_req)
+		return err;
+	err = rl_req_start(cfg, rl_tcp_conns_fd(a->tcp), &a->req);
+	if (!err)
+		return 0;
+	if (cfg->req_mode != RL_REQ_AUTO)
+		return err;
+	rl_warn("request tracking is off: it could not be loaded in any mode");
+	rl_tcp_stop(a->tcp);
+	a->tcp = NULL;
+	return rl_tcp_start(cfg, false, &a->tcp);
 }
 
 /* Blocks the stop signals in every thread; the main thread waits for them. */
@@ -188,11 +217,12 @@ int rl_agent_run(const struct rl_config *cfg)
 			rl_warn("cannot turn on BPF run-time statistics: %s", strerror(errno));
 		rl_bpfobj_stats_on(stats_fd >= 0);
 	}
-	if (rl_tcp_start(cfg, &a.tcp))
+	if (start_families(&a))
 		goto out;
 	rl_http_set_ready(http, true);
-	rl_info("reqlens %s listening on %s%s, watching TCP", REQLENS_VERSION, cfg->listen_address,
-		cfg->telemetry_path);
+	rl_info("reqlens %s listening on %s%s, watching TCP%s%s", REQLENS_VERSION,
+		cfg->listen_address, cfg->telemetry_path, a.req ? " and requests in mode " : "",
+		a.req ? rl_req_mode_name(a.req) : "");
 
 	while (sigwait(&set, &sig))
 		;
@@ -201,7 +231,9 @@ int rl_agent_run(const struct rl_config *cfg)
 out:
 	rl_http_stop(http);
 	pthread_mutex_lock(&a.lock);
+	rl_req_stop(a.req);
 	rl_tcp_stop(a.tcp);
+	a.req = NULL;
 	a.tcp = NULL;
 	pthread_mutex_unlock(&a.lock);
 	if (stats_fd >= 0)

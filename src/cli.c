@@ -78,7 +78,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 enum opt_id {
 	OPT_LISTEN, OPT_PATH, OPT_LOG_LEVEL, OPT_PID, OPT_COMM, OPT_PORT, OPT_BPF_STATS,
-	OPT_LE_PER_OCTAVE, OPT_LE_MIN, OPT_LE_MAX, OPT_HELP, OPT_VERSION,
+	OPT_LE_PER_OCTAVE, OPT_LE_MIN, OPT_LE_MAX, OPT_REQ_MODE, OPT_ROUTE, OPT_MAX_ROUTES,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct opt {
@@ -101,6 +102,12 @@ static const struct opt {
 	  "le edges per power of two on /metrics: 1, 2, 4, 8, 16 or 32 (default 4)" },
 	{ "histogram.le-min", OPT_LE_MIN, true, "DURATION", "lowest le edge (default 16.384us)" },
 	{ "histogram.le-max", OPT_LE_MAX, true, "DURATION", "highest le edge (default 34.36s)" },
+	{ "request-tracking", OPT_REQ_MODE, true, "MODE",
+	  "auto, sock (Linux 6.3+), syscall or off (default \"auto\")" },
+	{ "http.route", OPT_ROUTE, true, "PATTERN",
+	  "an HTTP route such as /users/{id}/orders, matched before the defaults (repeatable)" },
+	{ "http.max-routes", OPT_MAX_ROUTES, true, "N",
+	  "routes kept per service; the rest count as http_route=\"other\" (default 100)" },
 	{ "help", OPT_HELP, false, NULL, "show this help and exit" },
 	{ "version", OPT_VERSION, false, NULL, "show the version and exit" },
 };
@@ -131,6 +138,8 @@ static void set_defaults(struct rl_config *cfg)
 	strcpy(cfg->telemetry_path, "/metrics");
 	cfg->log_level = RL_LOG_INFO;
 	cfg->le_per_octave = 4;
+	cfg->req_mode = RL_REQ_AUTO;
+	cfg->max_routes = 100;
 	cfg->le_min_ns = 1ull << 14;
 	cfg->le_max_ns = 1ull << 35;
 }
@@ -195,6 +204,29 @@ static int apply(struct rl_config *cfg, const struct opt *o, const char *v, char
 		if (rl_parse_duration(v, &d) || !d)
 			fail("invalid --%s \"%s\": want a duration such as 100us, 5ms or 30s", o->name, v);
 		*(o->id == OPT_LE_MIN ? &cfg->le_min_ns : &cfg->le_max_ns) = d;
+		break;
+	case OPT_REQ_MODE: {
+		static const char *const modes[] = { "auto", "sock", "syscall", "off" };
+		size_t m;
+
+		for (m = 0; m < sizeof(modes) / sizeof(modes[0]) && strcmp(modes[m], v); m++)
+			;
+		if (m == sizeof(modes) / sizeof(modes[0]))
+			fail("invalid --request-tracking \"%s\": want auto, sock, syscall or off", v);
+		cfg->req_mode = (enum rl_req_mode)m;
+		break;
+	}
+	case OPT_ROUTE: {
+		const char *why;
+
+		if (rl_routes_add(&cfg->routes, v, &why))
+			fail("invalid --http.route \"%s\": %s", v, why);
+		break;
+	}
+	case OPT_MAX_ROUTES:
+		if (parse_uint(v, 100000, &n) || !n)
+			fail("invalid --http.max-routes \"%s\": want 1-100000", v);
+		cfg->max_routes = (unsigned)n;
 		break;
 	case OPT_HELP:
 		cfg->action = RL_HELP;

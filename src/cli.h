@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "http1.h"
 #include "log.h"
 #include "reqlens/common.h"
 
@@ -14,6 +15,9 @@
 #define RL_MAX_FILTER 256
 
 enum rl_action { RL_RUN, RL_HELP, RL_VERSION };
+
+/* How requests are framed: see bpf/req.bpf.c. */
+enum rl_req_mode { RL_REQ_AUTO, RL_REQ_SOCK, RL_REQ_SYSCALL, RL_REQ_OFF };
 
 struct rl_config {
 	enum rl_action action;
@@ -29,6 +33,9 @@ struct rl_config {
 	uint16_t ports[RL_MAX_FILTER];
 	unsigned nports;
 	bool bpf_stats;
+	enum rl_req_mode req_mode;
+	struct rl_routes routes;
+	unsigned max_routes;	/* per service; the rest is http_route="other" */
 	unsigned le_per_octave;
 	uint64_t le_min_ns, le_max_ns;
 };

@@ -31,7 +31,12 @@ void rl_tcp_stop(struct rl_tcp *t)
 	free(t);
 }
 
-int rl_tcp_start(const struct rl_config *cfg, struct rl_tcp **out)
+int rl_tcp_conns_fd(const struct rl_tcp *t)
+{
+	return bpf_map__fd(t->skel->maps.conns);
+}
+
+int rl_tcp_start(const struct rl_config *cfg, bool req_tracking, struct rl_tcp **out)
 {
 	struct rl_tcp *t = calloc(1, sizeof(*t));
 	int err;
@@ -48,6 +53,7 @@ int rl_tcp_start(const struct rl_config *cfg, struct rl_tcp **out)
 	t->skel->rodata->filter_comm = cfg->ncomms > 0;
 	t->skel->rodata->filter_port = cfg->nports > 0;
 	t->skel->rodata->keep_until_destroy = rl_tracepoint_exists("tcp", "tcp_destroy_sock");
+	t->skel->rodata->req_tracking = req_tracking;
 	err = rl_bpfobj_prune(t->skel->obj, optional_progs);
 	if (err)
 		goto fail;

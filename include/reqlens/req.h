@@ -25,6 +25,8 @@ enum rl_req_phase {
 enum rl_proto {
 	RL_PROTO_UNKNOWN = 0,	/* not decided: no request yet */
 	RL_PROTO_HTTP1,
+	RL_PROTO_REDIS,		/* RESP */
+	RL_PROTO_POSTGRES,	/* the PostgreSQL wire protocol */
 	RL_PROTO_OTHER,		/* any other request/response protocol */
 	RL_PROTO_N,
 };

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Request/response framing on the connections bpf/tcp.bpf.c tracks (their
+ * state map is shared). Two ways to see the traffic, chosen by the daemon:
+ *
+ * - sock (Linux 6.3+): sock:sock_recv_length and sock:sock_send_length fire
+ *   once per recv/send with the socket and the byte count, sock:sk_data_ready
+ *   when data arrives. The syscall entry tracepoints only remember where the
+ *   user buffer is, so that HTTP's first bytes can be read.
+ * - syscall (older kernels): the read/write/recv/send syscall exits, with
+ *   the socket found from the file descriptor; arrivals from tcp:tcp_probe.
+ *
+ * Protocols other than HTTP are aggregated here; an HTTP exchange goes to
+ * user space as one event, because routes are normalised there.
+ */
+#include "common.bpf.h"
+#include "reqlens/req.h"
+#include "reqlens/tcp.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define IPPROTO_TCP 6
+#define MSG_PEEK 2
+#define RL_TCP_CLOSE 7
+
+const volatile bool keep_until_destroy = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct rl_conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct rl_req_hist_key);
+	__type(value, __u64);
+} req_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rl_svc_key);
+	__type(value, __u64);
+} req_aborted SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} req_events SEC(".maps");
+
+enum buf_kind { BUF_NONE = 0, BUF_PLAIN, BUF_IOV, BUF_MSG };
+
+/* The current syscall's user buffer, per thread. */
+struct sysbuf {
+	__u64 buf;
+	__s64 fd;
+	__u32 kind;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sysbuf);
+} sysbufs SEC(".maps");
+
+struct rl_iovec {
+	__u64 base;
+	__u64 len;
+};
+
+/* The user address and length of the first bytes a syscall moved. */
+static __always_inline __u64 first_bytes(const struct sysbuf *b, __u64 *len)
+{
+	struct user_msghdr msg;
+	struct rl_iovec iov;
+	__u64 iovp;
+
+	if (b->kind == BUF_PLAIN)
+		return b->buf;
+	iovp = b->buf;
+	if (b->kind == BUF_MSG) {
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)b->buf))
+			return 0;
+		iovp = (__u64)msg.msg_iov;
+	}
+	if (b->kind != BUF_IOV && b->kind != BUF_MSG)
+		return 0;
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)iovp))
+		return 0;
+	if (iov.len < *len)
+		*len = iov.len;
+	return iov.base;
+}
+
+static __always_inline bool is_http_request(const char *h)
+{
+	/* Little-endian words of "GET ", "POST", "PUT ", "HEAD", "DELE", "PATC", "OPTI". */
+	__u32 w = *(const __u32 *)h;
+
+	return w == 0x20544547 || w == 0x54534f50 || w == 0x20545550 || w == 0x44414548 ||
+	       w == 0x454c4544 || w == 0x43544150 || w == 0x4954504f;
+}
+
+/* The protocol, from the first request of a connection (at least 4 bytes). */
+static __always_inline __u16 proto_of(const char *h)
+{
+	__u32 w = *(const __u32 *)(h + 4);
+
+	if (is_http_request(h))
+		return RL_PROTO_HTTP1;
+	/* RESP: a command is an array, "*<count>\r\n". */
+	if (h[0] == '*' && h[1] >= '1' && h[1] <= '9')
+		return RL_PROTO_REDIS;
+	/* PostgreSQL's startup: length, then protocol 3.0 or the SSL/GSS request code. */
+	if (w == 0x00000300 || w == 0x2f16d204 || w == 0x3016d204)
+		return RL_PROTO_POSTGRES;
+	return RL_PROTO_OTHER;
+}
+
+/* The status of "HTTP/1.x NNN", or 0. */
+static __always_inline __u16 http_status(const char *h)
+{
+	if (h[0] != 'H' || h[1] != 'T' || h[2] != 'T' || h[3] != 'P' || h[4] != '/' || h[8] != ' ')
+		return 0;
+	if (h[9] < '1' || h[9] > '5' || h[10] < '0' || h[10] > '9' || h[11] < '0' || h[11] > '9')
+		return 0;
+	return (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
+}
+
+/* The status line of a response's first bytes at ptr, or 0. */
+static __always_inline __u16 read_status(__u64 ptr, __u64 len)
+{
+	char h[12];
+
+	if (!ptr || len < sizeof(h) || bpf_probe_read_user(h, sizeof(h), (void *)ptr))
+		return 0;
+	return http_status(h);
+}
+
+static __always_inline void record(const struct rl_conn *c, __u16 hist, __u64 ns)
+{
+	struct rl_req_hist_key k = { .svc = c->svc, .hist = hist, .proto = c->req.proto };
+
+	if (hist == RL_REQ_HIST_CLIENT) {
+		__builtin_memcpy(k.peer_addr, c->peer_addr, sizeof(k.peer_addr));
+		k.family = c->family;
+	}
+	rl_hist_record(&req_hists, &k, &k.bucket, ns);
+}
+
+/* One request done: ts_start -> ts_last. */
+static __always_inline void finish(struct rl_conn *c)
+{
+	struct rl_req_state *r = &c->req;
+	__u64 dur = r->ts_last > r->ts_start ? r->ts_last - r->ts_start : 0;
+	bool client = c->svc.dir == RL_DIR_OUTBOUND;
+	struct rl_req_event *e;
+
+	if (r->proto != RL_PROTO_HTTP1) {
+		record(c, client ? RL_REQ_HIST_CLIENT : RL_REQ_HIST_DURATION, dur);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&req_events, sizeof(*e), 0);
+	if (!e) {
+		rl_lost(RL_LOST_RINGBUF_FULL);
+		return;
+	}
+	e->svc = c->svc;
+	e->duration_ns = dur;
+	e->queue_ns = r->queue_ns;
+	__builtin_memcpy(e->peer_addr, c->peer_addr, sizeof(e->peer_addr));
+	e->family = (__u8)c->family;
+	e->status = r->status;
+	e->pipelined = r->pipelined;
+	e->head_len = r->head_len;
+	__builtin_memcpy(e->head, r->head, sizeof(e->head));
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A request begins: its first bytes were read (server) or written (client). */
+static __always_inline void begin(struct rl_conn *c, __u64 now, struct sysbuf *b, long ret)
+{
+	struct rl_req_state *r = &c->req;
+	__u64 len = ret, ptr = b ? first_bytes(b, &len) : 0;
+
+	r->phase = RL_PHASE_REQUEST;
+	r->ts_start = now;
+	r->ts_last = now;
+	r->status = 0;
+	r->pipelined = 0;
+	r->head_len = 0;
+	if (c->svc.dir == RL_DIR_INBOUND) {
+		/* It could not be read before accept() gave the socket to the server. */
+		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
+
+		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
+		record(c, RL_REQ_HIST_QUEUE, r->queue_ns);
+	}
+	if (len > RL_REQ_HEAD_LEN)
+		len = RL_REQ_HEAD_LEN;
+	if (ptr && len >= 4 && !bpf_probe_read_user(r->head, len & (RL_REQ_HEAD_LEN * 2 - 1), (void *)ptr))
+		r->head_len = len;
+	if (r->proto == RL_PROTO_UNKNOWN)
+		r->proto = r->head_len ? proto_of(r->head) : RL_PROTO_OTHER;
+}
+
+static __always_inline void on_read(__u64 sk, struct rl_conn *c, long ret, struct sysbuf *b)
+{
+	struct rl_req_state *r = &c->req;
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (c->svc.dir == RL_DIR_INBOUND) {
+		if (r->phase == RL_PHASE_RESPONSE) {
+			finish(c);
+			r->phase = RL_PHASE_IDLE;
+		}
+		if (ret > 0 && r->phase == RL_PHASE_IDLE)
+			begin(c, now, b, ret);
+		/* Bytes left unread (a pipelined request) keep their arrival time. */
+		if (BPF_CORE_READ(tp, copied_seq) == BPF_CORE_READ(tp, rcv_nxt))
+			r->ts_arrival = 0;
+		return;
+	}
+	/* Client: a read is the response to what it wrote. */
+	if (ret <= 0 || r->phase == RL_PHASE_IDLE)
+		return;
+	if (r->phase == RL_PHASE_REQUEST) {
+		__u64 len = ret, ptr = b ? first_bytes(b, &len) : 0;
+
+		r->phase = RL_PHASE_RESPONSE;
+		if (r->proto == RL_PROTO_HTTP1)
+			r->status = read_status(ptr, len);
+	}
+	r->ts_last = now;
+}
+
+static __always_inline void on_write(struct rl_conn *c, long ret, struct sysbuf *b)
+{
+	struct rl_req_state *r = &c->req;
+	__u64 now = bpf_ktime_get_ns(), len = ret, ptr;
+
+	if (ret <= 0)
+		return;
+	if (c->svc.dir == RL_DIR_OUTBOUND) {
+		if (r->phase == RL_PHASE_RESPONSE) {
+			finish(c);
+			r->phase = RL_PHASE_IDLE;
+		}
+		if (r->phase == RL_PHASE_IDLE)
+			begin(c, now, b, ret);
+		return;
+	}
+	/* Server: a write before any request (a greeting) answers nothing. */
+	if (r->phase == RL_PHASE_IDLE)
+		return;
+	if (r->proto == RL_PROTO_HTTP1) {
+		__u16 status;
+
+		ptr = b ? first_bytes(b, &len) : 0;
+		status = read_status(ptr, len);
+		if (status && r->phase == RL_PHASE_RESPONSE) {
+			/* A second response to one read: pipelined requests. */
+			finish(c);
+			r->pipelined++;
+		}
+		if (status)
+			r->status = status;
+	}
+	r->phase = RL_PHASE_RESPONSE;
+	r->ts_last = now;
+}
+
+static __always_inline struct rl_conn *tracked(__u64 sk)
+{
+	struct rl_conn *c = bpf_map_lookup_elem(&conns, &sk);
+
+	return c && c->state == RL_CONN_OPEN ? c : NULL;
+}
+
+/* Takes the thread's remembered buffer: it belongs to this syscall only. */
+static __always_inline struct sysbuf *take_buf(void)
+{
+	struct sysbuf *b = bpf_task_storage_get(&sysbufs, bpf_get_current_task_btf(), 0, 0);
+
+	if (!b || b->kind == BUF_NONE)
+		return NULL;
+	return b;
+}
+
+/* ---- sock mode ---------------------------------------------------------- */
+
+SEC("tracepoint/sock/sock_recv_length")
+int rl_sock_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	__u64 sk = (__u64)ctx->sk;
+	struct sysbuf *b;
+	struct rl_conn *c;
+
+	if (ctx->protocol != IPPROTO_TCP || (ctx->flags & MSG_PEEK) || ctx->ret < 0)
+		return 0;
+	c = tracked(sk);
+	if (!c)
+		return 0;
+	b = take_buf();
+	on_read(sk, c, ctx->ret, b);
+	if (b)
+		b->kind = BUF_NONE;
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int rl_sock_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	struct sysbuf *b;
+	struct rl_conn *c;
+
+	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0)
+		return 0;
+	c = tracked((__u64)ctx->sk);
+	if (!c)
+		return 0;
+	b = take_buf();
+	on_write(c, ctx->ret, b);
+	if (b)
+		b->kind = BUF_NONE;
+	return 0;
+}
+
+SEC("tracepoint/sock/sk_data_ready")
+int rl_data_ready(struct trace_event_raw_sk_data_ready *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	struct rl_conn *c;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (c && c->svc.dir == RL_DIR_INBOUND && !c->req.ts_arrival)
+		c->req.ts_arrival = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* ---- syscall entries: both modes ---------------------------------------- */
+
+static __always_inline int remember(__s64 fd, __u64 buf, __u32 kind)
+{
+	struct sysbuf *b = bpf_task_storage_get(&sysbufs, bpf_get_current_task_btf(), 0,
+						BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (b) {
+		b->fd = fd;
+		b->buf = buf;
+		b->kind = kind;
+	}
+	return 0;
+}
+
+#define ENTER(name, kind)                                                       \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
+	int rl_enter_##name(struct trace_event_raw_sys_enter *ctx)              \
+	{                                                                       \
+		return remember((__s64)ctx->args[0], ctx->args[1], kind);       \
+	}
+
+ENTER(read, BUF_PLAIN)
+ENTER(write, BUF_PLAIN)
+ENTER(recvfrom, BUF_PLAIN)
+ENTER(sendto, BUF_PLAIN)
+ENTER(readv, BUF_IOV)
+ENTER(writev, BUF_IOV)
+ENTER(recvmsg, BUF_MSG)
+ENTER(sendmsg, BUF_MSG)
+
+/* ---- syscall mode ------------------------------------------------------- */
+
+static __always_inline int on_exit(long ret, bool is_read)
+{
+	struct sysbuf *b = take_buf(), copy;
+	struct rl_conn *c;
+	__u64 sk;
+
+	if (!b)
+		return 0;
+	copy = *b;
+	b->kind = BUF_NONE;
+	if (ret < 0 || (!is_read && ret == 0))
+		return 0;
+	sk = sock_of_fd(copy.fd);
+	c = sk ? tracked(sk) : NULL;
+	if (!c)
+		return 0;
+	if (is_read)
+		on_read(sk, c, ret, &copy);
+	else
+		on_write(c, ret, &copy);
+	return 0;
+}
+
+#define EXIT(name, is_read)                                                     \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int rl_exit_##name(struct trace_event_raw_sys_exit *ctx)                \
+	{                                                                       \
+		return on_exit(ctx->ret, is_read);                              \
+	}
+
+EXIT(read, true)
+EXIT(write, false)
+EXIT(recvfrom, true)
+EXIT(sendto, false)
+EXIT(readv, true)
+EXIT(writev, false)
+EXIT(recvmsg, true)
+EXIT(sendmsg, false)
+
+/* Arrivals in syscall mode: every segment the established path receives. */
+SEC("raw_tp/tcp_probe")
+int rl_tcp_probe(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 sk = ctx->args[0];
+	struct sk_buff *skb = (struct sk_buff *)ctx->args[1];
+	unsigned char *data;
+	struct rl_conn *c;
+	__u8 doff;
+
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (!c || c->svc.dir != RL_DIR_INBOUND || c->req.ts_arrival)
+		return 0;
+	/* skb->data is the TCP header here: data only if longer than it. */
+	data = BPF_CORE_READ(skb, data);
+	if (bpf_probe_read_kernel(&doff, 1, data + 12))
+		return 0;
+	if (BPF_CORE_READ(skb, len) > (__u32)(doff >> 4) * 4)
+		c->req.ts_arrival = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* ---- close: both modes -------------------------------------------------- */
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int rl_req_close(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	struct rl_conn *c;
+
+	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != RL_TCP_CLOSE)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (!c)
+		return 0;
+	if (c->req.phase == RL_PHASE_RESPONSE) {
+		finish(c);
+	} else if (c->req.phase == RL_PHASE_REQUEST) {
+		rl_count(&req_aborted, &c->svc, 1, RL_LOST_STATS_MAP_FULL);
+	}
+	c->req.phase = RL_PHASE_IDLE;
+	if (keep_until_destroy)
+		return 0;
+	c->closed_by |= RL_CLOSED_BY_REQ;
+	if (c->closed_by & RL_CLOSED_BY_TCP)
+		bpf_map_delete_elem(&conns, &sk);
+	return 0;
+}

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpfobj.h"
+#include "http1.h"
+#include "log.h"
+#include "req.h"
+#include "req.skel.h"
+#include "svc.h"
+#include "reqlens/req.h"
+#include "reqlens/tcp.h"
+
+struct rl_req {
+	struct req_bpf *skel;
+	struct ring_buffer *rb;
+	pthread_t reader;
+	bool reader_started;
+	atomic_bool stop;
+	enum rl_req_mode mode;
+	const struct rl_config *cfg;
+	pthread_mutex_t lock;	/* guards http and routes */
+	/* HTTP histograms, cumulative since start; scrapes copy them. */
+	struct rl_registry *http;
+	/* Routes seen per service: the route cap's bookkeeping. */
+	struct rl_registry *routes;
+};
+
+static const char *const proto_names[RL_PROTO_N] = {
+	[RL_PROTO_UNKNOWN] = "unknown", [RL_PROTO_HTTP1] = "http",
+	[RL_PROTO_REDIS] = "redis", [RL_PROTO_POSTGRES] = "postgresql",
+	[RL_PROTO_OTHER] = "other",
+};
+
+/* Programs of each mode; the rest stay unloaded. rl_req_close serves both. */
+static const char *const sock_progs[] = { "rl_sock_recv", "rl_sock_send", "rl_data_ready", NULL };
+static const char *const syscall_progs[] = {
+	"rl_exit_read", "rl_exit_write", "rl_exit_recvfrom", "rl_exit_sendto", "rl_exit_readv",
+	"rl_exit_writev", "rl_exit_recvmsg", "rl_exit_sendmsg", "rl_tcp_probe", NULL,
+};
+
+static bool in(const char *name, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+const char *rl_req_mode_name(const struct rl_req *q)
+{
+	return q->mode == RL_REQ_SOCK ? "sock" : "syscall";
+}
+
+static void stop_reader(struct rl_req *q)
+{
+	if (q->reader_started) {
+		atomic_store(&q->stop, true);
+		pthread_join(q->reader, NULL);
+		q->reader_started = false;
+	}
+}
+
+void rl_req_stop(struct rl_req *q)
+{
+	if (!q)
+		return;
+	if (q->skel)
+		rl_bpfobj_detach_all(q->skel->skeleton);
+	stop_reader(q);
+	ring_buffer__free(q->rb);
+	req_bpf__destroy(q->skel);
+	rl_registry_free(q->http);
+	rl_registry_free(q->routes);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}
+
+static void addr_text(__u8 family, const __u32 addr[4], char *out, size_t size)
+{
+	if (!inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, out, (socklen_t)size))
+		snprintf(out, size, "unknown");
+}
+
+/*
+ * The route a request is counted under: its own while the service has fewer
+ * than --http.max-routes, "other" after that.
+ */
+static const char *capped_route(struct rl_req *q, const char *svc, const char *port, const char *route)
+{
+	const char *known_kv[] = { "service_name", svc, "server_port", port, "route", route, NULL };
+	const char *count_kv[] = { "service_name", svc, "server_port", port, NULL };
+	struct rl_family *known, *counts;
+	struct rl_sample *n, *k;
+	size_t before;
+
+	known = rl_family_get(q->routes, "known", NULL, RL_GAUGE);
+	counts = rl_family_get(q->routes, "count", NULL, RL_GAUGE);
+	if (!known || !counts)
+		return "other";
+	n = rl_sample_get(counts, count_kv);
+	if (!n)
+		return "other";
+	before = known->nsamples;
+	if (n->value >= q->cfg->max_routes) {
+		/* Only routes already admitted keep their name. */
+		k = NULL;
+		for (size_t i = 0; i < known->nsamples && !k; i++) {
+			struct rl_sample *s = known->samples[i];
+
+			if (!strcmp(s->labels[0].value, svc) && !strcmp(s->labels[1].value, port) &&
+			    !strcmp(s->labels[2].value, route))
+				k = s;
+		}
+		return k ? route : "other";
+	}
+	k = rl_sample_get(known, known_kv);
+	if (k && known->nsamples > before)
+		n->value += 1;
+	return k ? route : "other";
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct rl_req *q = ctx;
+	const struct rl_req_event *e = data;
+	char svc[RL_SVC_NAME_LEN], port[8], method[16], route[RL_ROUTE_MAX], status[8], peer[64];
+	struct rl_family *f;
+	struct rl_sample *s;
+
+	if (size < sizeof(*e))
+		return 0;
+	rl_svc_name(&e->svc, svc, sizeof(svc));
+	snprintf(port, sizeof(port), "%u", e->svc.port);
+	if (e->status)
+		snprintf(status, sizeof(status), "%u", e->status);
+	else
+		status[0] = 0;
+	if (rl_http1_request(e->head, e->head_len < RL_REQ_HEAD_LEN ? e->head_len : RL_REQ_HEAD_LEN,
+			     e->pipelined, &q->cfg->routes, method, route)) {
+		snprintf(method, sizeof(method), "_OTHER");
+		snprintf(route, sizeof(route), "other");
+	}
+	pthread_mutex_lock(&q->lock);
+	if (e->svc.dir == RL_DIR_INBOUND) {
+		const char *kv[] = { "service_name", svc, "server_port", port,
+				     "http_request_method", method,
+				     "http_route", capped_route(q, svc, port, route),
+				     "http_response_status_code", status, NULL };
+
+		f = rl_family_get(q->http, "http_server_request_duration_seconds",
+				  "Duration of HTTP requests as the server handled them: first byte read "
+				  "to last byte written.", RL_HISTOGRAM);
+		s = f ? rl_sample_get(f, kv) : NULL;
+	} else {
+		addr_text(e->family, e->peer_addr, peer, sizeof(peer));
+		const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port,
+				     "http_request_method", method,
+				     "http_response_status_code", status, NULL };
+
+		f = rl_family_get(q->http, "http_client_request_duration_seconds",
+				  "Duration of HTTP requests as the client saw them: first byte written to "
+				  "last response byte read.", RL_HISTOGRAM);
+		s = f ? rl_sample_get(f, kv) : NULL;
+	}
+	if (s)
+		rl_hist_observe(s->hist, e->duration_ns);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	struct rl_req *q = arg;
+
+	while (!atomic_load(&q->stop)) {
+		int n = ring_buffer__poll(q->rb, 100);
+
+		if (n < 0 && n != -EINTR) {
+			rl_error("reading request events failed: %s", strerror(-n));
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int load(struct rl_req *q, int conns_fd, enum rl_req_mode mode)
+{
+	const char *const *own = mode == RL_REQ_SOCK ? sock_progs : syscall_progs;
+	const char *const *other = mode == RL_REQ_SOCK ? syscall_progs : sock_progs;
+	struct bpf_program *prog;
+	int err;
+
+	q->skel = req_bpf__open();
+	if (!q->skel)
+		return -errno;
+	q->skel->rodata->filter_pid = q->cfg->npids > 0;
+	q->skel->rodata->filter_comm = q->cfg->ncomms > 0;
+	q->skel->rodata->filter_port = q->cfg->nports > 0;
+	q->skel->rodata->keep_until_destroy = rl_tracepoint_exists("tcp", "tcp_destroy_sock");
+	bpf_object__for_each_program(prog, q->skel->obj)
+		if (in(bpf_program__name(prog), other))
+			bpf_program__set_autoload(prog, false);
+	err = rl_bpfobj_prune(q->skel->obj, own);
+	if (!err) {
+		/* Any of this mode's tracepoints missing means the mode is not available. */
+		bpf_object__for_each_program(prog, q->skel->obj)
+			if (in(bpf_program__name(prog), own) && !bpf_program__autoload(prog))
+				err = -ENOENT;
+	}
+	if (!err)
+		err = bpf_map__reuse_fd(q->skel->maps.conns, conns_fd);
+	if (!err)
+		err = req_bpf__load(q->skel);
+	if (!err)
+		err = req_bpf__attach(q->skel);
+	if (err) {
+		rl_bpfobj_detach_all(q->skel->skeleton);
+		req_bpf__destroy(q->skel);
+		q->skel = NULL;
+		return err;
+	}
+	q->mode = mode;
+	return 0;
+}
+
+int rl_req_start(const struct rl_config *cfg, int conns_fd, struct rl_req **out)
+{
+	struct rl_req *q = calloc(1, sizeof(*q));
+	int err;
+
+	if (!q)
+		return -ENOMEM;
+	q->cfg = cfg;
+	pthread_mutex_init(&q->lock, NULL);
+	q->http = rl_registry_new();
+	q->routes = rl_registry_new();
+	if (!q->http || !q->routes) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	if (cfg->req_mode == RL_REQ_SYSCALL) {
+		err = load(q, conns_fd, RL_REQ_SYSCALL);
+	} else {
+		err = load(q, conns_fd, RL_REQ_SOCK);
+		if (err && cfg->req_mode == RL_REQ_AUTO) {
+			rl_info("sock tracepoints unavailable (%s): framing requests from syscalls",
+				strerror(-err));
+			err = load(q, conns_fd, RL_REQ_SYSCALL);
+		}
+	}
+	if (err) {
+		rl_bpfobj_explain("loading the request-tracking BPF programs", err);
+		goto fail;
+	}
+	q->rb = ring_buffer__new(bpf_map__fd(q->skel->maps.req_events), on_event, q, NULL);
+	if (!q->rb) {
+		err = -errno;
+		rl_error("cannot read the request events: %s", strerror(-err));
+		goto fail;
+	}
+	err = -pthread_create(&q->reader, NULL, reader, q);
+	if (err)
+		goto fail;
+	q->reader_started = true;
+	*out = q;
+	return 0;
+fail:
+	rl_req_stop(q);
+	return err;
+}
+
+/* Kernel-aggregated histograms: protocols other than HTTP, and queue waits. */
+static int collect_hists(struct rl_req *q, struct rl_registry *r)
+{
+	int fd = bpf_map__fd(q->skel->maps.req_hists);
+	struct rl_req_hist_key key, next;
+	struct rl_family *fam[RL_REQ_HIST_N];
+	void *prev = NULL;
+
+	fam[RL_REQ_HIST_DURATION] = rl_family_get(r, "reqlens_request_duration_seconds",
+		"Duration of requests of protocols other than HTTP, as the server handled them: first "
+		"byte read to last byte written.", RL_HISTOGRAM);
+	fam[RL_REQ_HIST_QUEUE] = rl_family_get(r, "reqlens_request_queue_seconds",
+		"Time a request's first bytes waited in the socket's receive queue before the server "
+		"read them.", RL_HISTOGRAM);
+	fam[RL_REQ_HIST_CLIENT] = rl_family_get(r, "reqlens_client_request_duration_seconds",
+		"Duration of requests of protocols other than HTTP as the client saw them: first byte "
+		"written to last response byte read.", RL_HISTOGRAM);
+	for (int i = 0; i < RL_REQ_HIST_N; i++)
+		if (!fam[i])
+			return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		char svc[RL_SVC_NAME_LEN], port[8], peer[64];
+		const char *proto;
+		struct rl_sample *s;
+		__u64 n;
+
+		key = next;
+		prev = &key;
+		if (key.hist >= RL_REQ_HIST_N || bpf_map_lookup_elem(fd, &key, &n))
+			continue;
+		rl_svc_name(&key.svc, svc, sizeof(svc));
+		snprintf(port, sizeof(port), "%u", key.svc.port);
+		proto = proto_names[key.proto < RL_PROTO_N ? key.proto : RL_PROTO_OTHER];
+		if (key.hist == RL_REQ_HIST_QUEUE) {
+			const char *kv[] = { "service_name", svc, "server_port", port, NULL };
+
+			s = rl_sample_get(fam[key.hist], kv);
+		} else if (key.hist == RL_REQ_HIST_DURATION) {
+			const char *kv[] = { "service_name", svc, "server_port", port, "protocol", proto, NULL };
+
+			s = rl_sample_get(fam[key.hist], kv);
+		} else {
+			addr_text((__u8)key.family, key.peer_addr, peer, sizeof(peer));
+			const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port,
+					     "protocol", proto, NULL };
+
+			s = rl_sample_get(fam[key.hist], kv);
+		}
+		if (!s)
+			return -ENOMEM;
+		if (key.bucket == RL_HIST_SUM_SLOT)
+			s->hist->sum_ns += n;
+		else
+			rl_hist_add(s->hist, key.bucket, n);
+	}
+	return 0;
+}
+
+static int collect_aborted(struct rl_req *q, struct rl_registry *r)
+{
+	int fd = bpf_map__fd(q->skel->maps.req_aborted);
+	struct rl_svc_key key, next;
+	struct rl_family *f;
+	void *prev = NULL;
+
+	f = rl_family_get(r, "reqlens_requests_aborted_total",
+			  "Requests whose connection closed before their response.", RL_COUNTER);
+	if (!f)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		char svc[RL_SVC_NAME_LEN], port[8];
+		struct rl_sample *s;
+		__u64 n;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &n))
+			continue;
+		rl_svc_name(&key, svc, sizeof(svc));
+		snprintf(port, sizeof(port), "%u", key.port);
+		const char *kv[] = { "service_name", svc, "direction",
+				     key.dir == RL_DIR_INBOUND ? "inbound" : "outbound",
+				     key.dir == RL_DIR_INBOUND ? "server_port" : "peer_port", port, NULL };
+
+		s = rl_sample_get(f, kv);
+		if (!s)
+			return -ENOMEM;
+		s->value += (double)n;
+	}
+	return 0;
+}
+
+/* The client side's connection pools, as the kernel sees them. */
+static int collect_pools(struct rl_req *q, struct rl_registry *r)
+{
+	int fd = bpf_map__fd(q->skel->maps.conns);
+	struct rl_family *f;
+	__u64 key, next;
+	void *prev = NULL;
+	struct rl_conn c;
+
+	f = rl_family_get(r, "reqlens_client_connections_open",
+			  "Connections a service holds open to each server it calls.", RL_GAUGE);
+	if (!f)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		char svc[RL_SVC_NAME_LEN], port[8], peer[64];
+		struct rl_sample *s;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &c) || c.svc.dir != RL_DIR_OUTBOUND ||
+		    c.state != RL_CONN_OPEN)
+			continue;
+		rl_svc_name(&c.svc, svc, sizeof(svc));
+		snprintf(port, sizeof(port), "%u", c.svc.port);
+		addr_text((__u8)c.family, c.peer_addr, peer, sizeof(peer));
+		const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port, NULL };
+
+		s = rl_sample_get(f, kv);
+		if (!s)
+			return -ENOMEM;
+		s->value += 1;
+	}
+	return 0;
+}
+
+/* Copies the HTTP histograms that the event reader keeps. */
+static int collect_http(struct rl_req *q, struct rl_registry *r)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < q->http->nfamilies && !err; i++) {
+		const struct rl_family *src = q->http->families[i];
+		struct rl_family *dst = rl_family_get(r, src->name, src->help, src->type);
+
+		for (size_t j = 0; j < src->nsamples && dst && !err; j++) {
+			const struct rl_sample *s = src->samples[j];
+			const char *kv[2 * RL_MAX_LABELS + 1];
+			struct rl_sample *d;
+			unsigned k;
+
+			for (k = 0; k < s->nlabels; k++) {
+				kv[2 * k] = s->labels[k].name;
+				kv[2 * k + 1] = s->labels[k].value;
+			}
+			kv[2 * k] = NULL;
+			d = rl_sample_get(dst, kv);
+			if (!d)
+				err = -ENOMEM;
+			else
+				rl_hist_merge(d->hist, s->hist);
+		}
+		if (!dst)
+			err = -ENOMEM;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+int rl_req_collect(struct rl_req *q, struct rl_registry *r)
+{
+	int err = collect_http(q, r);
+
+	if (!err)
+		err = collect_hists(q, r);
+	if (!err)
+		err = collect_aborted(q, r);
+	if (!err)
+		err = collect_pools(q, r);
+	if (!err)
+		err = rl_bpfobj_collect_self(q->skel->obj, r);
+	return err;
+}
