@@ -99,6 +99,11 @@ run:
 	$(Q)$(MAKE) --no-print-directory reqlens
 	$(Q)./reqlens $(ARGS)
 
+# The overhead benchmark (bench/run.sh); writes bench/results.md.
+bench: reqlens
+	$(Q)./scripts/deps.sh bench
+	$(Q)./bench/run.sh $(BENCH_ARGS)
+
 # Regenerates the committed vmlinux.h from the running kernel's BTF.
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

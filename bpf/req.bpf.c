@@ -5,10 +5,11 @@
  *
  * - sock (Linux 6.3+): sock:sock_recv_length and sock:sock_send_length fire
  *   once per recv/send with the socket and the byte count, sock:sk_data_ready
- *   when data arrives. The syscall entry tracepoints only remember where the
- *   user buffer is, so that HTTP's first bytes can be read.
- * - syscall (older kernels): the read/write/recv/send syscall exits, with
- *   the socket found from the file descriptor; arrivals from tcp:tcp_probe.
+ *   when data arrives; the user buffer (for HTTP's first bytes) comes from
+ *   the syscall's saved registers.
+ * - syscall (older kernels): the read/write/recv/send syscall entries note
+ *   the fd and buffer, their exits find the socket from the fd; arrivals
+ *   come from tcp:tcp_probe.
  *
  * Protocols other than HTTP are aggregated here; an HTTP exchange goes to
  * user space as one event, because routes are normalised there.
@@ -47,9 +48,12 @@ struct {
 	__type(value, __u64);
 } req_aborted SEC(".maps");
 
+#define RL_RB_BYTES (1 << 22)
+#define RL_RB_WAKEUP_BYTES (RL_RB_BYTES / 4)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
+	__uint(max_entries, RL_RB_BYTES);
 } req_events SEC(".maps");
 
 enum buf_kind { BUF_NONE = 0, BUF_PLAIN, BUF_IOV, BUF_MSG };
@@ -68,6 +72,56 @@ struct {
 	__type(key, int);
 	__type(value, struct sysbuf);
 } sysbufs SEC(".maps");
+
+/*
+ * Sock mode reads the buffer of the syscall in progress from the user
+ * registers saved at its entry (bpf_task_pt_regs, 5.15+), so it needs no
+ * hook on every read and write of the host. The syscall numbers are the
+ * architecture's ABI, not the kernel version's.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, si)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_read 63
+#define NR_write 64
+#define NR_readv 65
+#define NR_writev 66
+#define NR_sendto 206
+#define NR_recvfrom 207
+#define NR_sendmsg 211
+#define NR_recvmsg 212
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, regs[1])
+#else
+#error "add this architecture's syscall numbers"
+#endif
+
+/* The current syscall's buffer, from its saved registers; false if none. */
+static __always_inline bool current_buf(struct sysbuf *b)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	long nr = SYSCALL_NR(regs);
+
+	if (nr == NR_read || nr == NR_write || nr == NR_recvfrom || nr == NR_sendto)
+		b->kind = BUF_PLAIN;
+	else if (nr == NR_readv || nr == NR_writev)
+		b->kind = BUF_IOV;
+	else if (nr == NR_recvmsg || nr == NR_sendmsg)
+		b->kind = BUF_MSG;
+	else
+		return false;	/* io_uring, splice, sendfile...: no user buffer */
+	b->buf = SYSCALL_ARG2(regs);
+	return true;
+}
 
 struct rl_iovec {
 	__u64 base;
@@ -180,7 +234,12 @@ static __always_inline void finish(struct rl_conn *c)
 	e->pipelined = r->pipelined;
 	e->head_len = r->head_len;
 	__builtin_memcpy(e->head, r->head, sizeof(e->head));
-	bpf_ringbuf_submit(e, 0);
+	/*
+	 * A wakeup per event costs microseconds: user space drains the ring
+	 * every 100 ms instead, and is woken only when the ring fills up.
+	 */
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&req_events, BPF_RB_AVAIL_DATA) > RL_RB_WAKEUP_BYTES
+				      ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 /* A request begins: its first bytes were read (server) or written (client). */
@@ -300,7 +359,7 @@ SEC("tracepoint/sock/sock_recv_length")
 int rl_sock_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
 	__u64 sk = (__u64)ctx->sk;
-	struct sysbuf *b;
+	struct sysbuf b;
 	struct rl_conn *c;
 
 	if (ctx->protocol != IPPROTO_TCP || (ctx->flags & MSG_PEEK) || ctx->ret < 0)
@@ -308,17 +367,14 @@ int rl_sock_recv(struct trace_event_raw_sock_msg_length *ctx)
 	c = tracked(sk);
 	if (!c)
 		return 0;
-	b = take_buf();
-	on_read(sk, c, ctx->ret, b);
-	if (b)
-		b->kind = BUF_NONE;
+	on_read(sk, c, ctx->ret, current_buf(&b) ? &b : NULL);
 	return 0;
 }
 
 SEC("tracepoint/sock/sock_send_length")
 int rl_sock_send(struct trace_event_raw_sock_msg_length *ctx)
 {
-	struct sysbuf *b;
+	struct sysbuf b;
 	struct rl_conn *c;
 
 	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0)
@@ -326,10 +382,7 @@ int rl_sock_send(struct trace_event_raw_sock_msg_length *ctx)
 	c = tracked((__u64)ctx->sk);
 	if (!c)
 		return 0;
-	b = take_buf();
-	on_write(c, ctx->ret, b);
-	if (b)
-		b->kind = BUF_NONE;
+	on_write(c, ctx->ret, current_buf(&b) ? &b : NULL);
 	return 0;
 }
 
@@ -347,7 +400,7 @@ int rl_data_ready(struct trace_event_raw_sk_data_ready *ctx)
 	return 0;
 }
 
-/* ---- syscall entries: both modes ---------------------------------------- */
+/* ---- syscall mode ------------------------------------------------------- */
 
 static __always_inline int remember(__s64 fd, __u64 buf, __u32 kind)
 {
@@ -377,8 +430,6 @@ ENTER(readv, BUF_IOV)
 ENTER(writev, BUF_IOV)
 ENTER(recvmsg, BUF_MSG)
 ENTER(sendmsg, BUF_MSG)
-
-/* ---- syscall mode ------------------------------------------------------- */
 
 static __always_inline int on_exit(long ret, bool is_read)
 {

@@ -2,13 +2,19 @@
 # Installs the Debian packages reqlens needs, only those that are missing.
 #   scripts/deps.sh build   what `make` needs
 #   scripts/deps.sh test    what `make test` needs as well
+#   scripts/deps.sh bench   what `make bench` needs as well
 set -euo pipefail
 
 build=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev)
 test=(libcmocka-dev prometheus wrk curl python3 iproute2 util-linux procps)
 
+bench=(nginx-light wrk curl python3 util-linux)
+
 want=("${build[@]}")
-[ "${1:-build}" = test ] && want+=("${test[@]}")
+case "${1:-build}" in
+test) want+=("${test[@]}") ;;
+bench) want+=("${bench[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "bpfobj.h"
 #include "http1.h"
@@ -26,6 +27,7 @@ struct rl_req {
 	enum rl_req_mode mode;
 	const struct rl_config *cfg;
 	pthread_mutex_t lock;	/* guards http and routes */
+	pthread_mutex_t rb_lock;	/* one consumer of the ring at a time */
 	/* HTTP histograms, cumulative since start; scrapes copy them. */
 	struct rl_registry *http;
 	/* Routes seen per service: the route cap's bookkeeping. */
@@ -41,7 +43,8 @@ static const char *const proto_names[RL_PROTO_N] = {
 /* Programs of each mode; the rest stay unloaded. rl_req_close serves both. */
 static const char *const sock_progs[] = { "rl_sock_recv", "rl_sock_send", "rl_data_ready", NULL };
 static const char *const syscall_progs[] = {
-	"rl_exit_read", "rl_exit_write", "rl_exit_recvfrom", "rl_exit_sendto", "rl_exit_readv",
+	"rl_enter_read", "rl_enter_write", "rl_enter_recvfrom", "rl_enter_sendto", "rl_enter_readv",
+	"rl_enter_writev", "rl_enter_recvmsg", "rl_enter_sendmsg", "rl_exit_read", "rl_exit_write", "rl_exit_recvfrom", "rl_exit_sendto", "rl_exit_readv",
 	"rl_exit_writev", "rl_exit_recvmsg", "rl_exit_sendmsg", "rl_tcp_probe", NULL,
 };
 
@@ -79,6 +82,7 @@ void rl_req_stop(struct rl_req *q)
 	rl_registry_free(q->http);
 	rl_registry_free(q->routes);
 	pthread_mutex_destroy(&q->lock);
+	pthread_mutex_destroy(&q->rb_lock);
 	free(q);
 }
 
@@ -175,13 +179,32 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* Hands every event in the ring to on_event. */
+static int drain(struct rl_req *q)
+{
+	int n;
+
+	pthread_mutex_lock(&q->rb_lock);
+	n = ring_buffer__consume(q->rb);
+	pthread_mutex_unlock(&q->rb_lock);
+	return n;
+}
+
 static void *reader(void *arg)
 {
 	struct rl_req *q = arg;
+	int epfd = ring_buffer__epoll_fd(q->rb);
 
 	while (!atomic_load(&q->stop)) {
-		int n = ring_buffer__poll(q->rb, 100);
+		struct epoll_event ev;
+		int n;
 
+		/* The kernel wakes us only when the ring fills: drain it on every tick too. */
+		if (epoll_wait(epfd, &ev, 1, 100) < 0 && errno != EINTR) {
+			rl_error("waiting for request events failed: %s", strerror(errno));
+			break;
+		}
+		n = drain(q);
 		if (n < 0 && n != -EINTR) {
 			rl_error("reading request events failed: %s", strerror(-n));
 			break;
@@ -239,6 +262,7 @@ int rl_req_start(const struct rl_config *cfg, int conns_fd, struct rl_req **out)
 		return -ENOMEM;
 	q->cfg = cfg;
 	pthread_mutex_init(&q->lock, NULL);
+	pthread_mutex_init(&q->rb_lock, NULL);
 	q->http = rl_registry_new();
 	q->routes = rl_registry_new();
 	if (!q->http || !q->routes) {
@@ -439,7 +463,11 @@ static int collect_http(struct rl_req *q, struct rl_registry *r)
 
 int rl_req_collect(struct rl_req *q, struct rl_registry *r)
 {
-	int err = collect_http(q, r);
+	int err;
+
+	/* Requests that ended before the scrape are in it, not 100 ms later. */
+	drain(q);
+	err = collect_http(q, r);
 
 	if (!err)
 		err = collect_hists(q, r);
