@@ -254,19 +254,21 @@ static __always_inline void begin(struct rl_conn *c, __u64 now, struct sysbuf *b
 	r->status = 0;
 	r->pipelined = 0;
 	r->head_len = 0;
-	if (c->svc.dir == RL_DIR_INBOUND) {
-		/* It could not be read before accept() gave the socket to the server. */
-		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
-
-		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
-		record(c, RL_REQ_HIST_QUEUE, r->queue_ns);
-	}
 	if (len > RL_REQ_HEAD_LEN)
 		len = RL_REQ_HEAD_LEN;
 	if (ptr && len >= 4 && !bpf_probe_read_user(r->head, len & (RL_REQ_HEAD_LEN * 2 - 1), (void *)ptr))
 		r->head_len = len;
 	if (r->proto == RL_PROTO_UNKNOWN)
 		r->proto = r->head_len ? proto_of(r->head) : RL_PROTO_OTHER;
+	if (c->svc.dir == RL_DIR_INBOUND) {
+		/* It could not be read before accept() gave the socket to the server. */
+		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
+
+		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
+		/* An HTTP request's wait travels in its event: user space counts it. */
+		if (r->proto != RL_PROTO_HTTP1)
+			record(c, RL_REQ_HIST_QUEUE, r->queue_ns);
+	}
 }
 
 static __always_inline void on_read(__u64 sk, struct rl_conn *c, long ret, struct sysbuf *b)

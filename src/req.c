@@ -34,6 +34,11 @@ struct rl_req {
 	struct rl_registry *routes;
 };
 
+/* Queue waits: HTTP's from the events, the other protocols' from the kernel. */
+#define QUEUE_NAME "reqlens_request_queue_seconds"
+#define QUEUE_HELP "Time a request's first bytes waited in the socket's receive queue before " \
+		   "the server read them."
+
 static const char *const proto_names[RL_PROTO_N] = {
 	[RL_PROTO_UNKNOWN] = "unknown", [RL_PROTO_HTTP1] = "http",
 	[RL_PROTO_REDIS] = "redis", [RL_PROTO_POSTGRES] = "postgresql",
@@ -175,6 +180,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	if (s)
 		rl_hist_observe(s->hist, e->duration_ns);
+	if (e->svc.dir == RL_DIR_INBOUND) {
+		const char *kv[] = { "service_name", svc, "server_port", port, NULL };
+
+		f = rl_family_get(q->http, QUEUE_NAME, QUEUE_HELP, RL_HISTOGRAM);
+		s = f ? rl_sample_get(f, kv) : NULL;
+		if (s)
+			rl_hist_observe(s->hist, e->queue_ns);
+	}
 	pthread_mutex_unlock(&q->lock);
 	return 0;
 }
@@ -311,9 +324,7 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 	fam[RL_REQ_HIST_DURATION] = rl_family_get(r, "reqlens_request_duration_seconds",
 		"Duration of requests of protocols other than HTTP, as the server handled them: first "
 		"byte read to last byte written.", RL_HISTOGRAM);
-	fam[RL_REQ_HIST_QUEUE] = rl_family_get(r, "reqlens_request_queue_seconds",
-		"Time a request's first bytes waited in the socket's receive queue before the server "
-		"read them.", RL_HISTOGRAM);
+	fam[RL_REQ_HIST_QUEUE] = rl_family_get(r, QUEUE_NAME, QUEUE_HELP, RL_HISTOGRAM);
 	fam[RL_REQ_HIST_CLIENT] = rl_family_get(r, "reqlens_client_request_duration_seconds",
 		"Duration of requests of protocols other than HTTP as the client saw them: first byte "
 		"written to last response byte read.", RL_HISTOGRAM);
