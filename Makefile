@@ -11,11 +11,11 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 MULTIARCH := $(shell $(CC) -dumpmachine)
 
-PKGS := libbpf libelf zlib libmicrohttpd
+PKGS := libbpf libelf zlib libmicrohttpd json-c libcurl
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wformat=2 -Wmissing-prototypes -D_GNU_SOURCE -fstack-protector-strong \
-	-Iinclude -I$(OUTPUT) -Isrc \
+	-Iinclude -iquote $(OUTPUT) -iquote src \
 	-DREQLENS_VERSION='"$(VERSION)"' -DREQLENS_REVISION='"$(GIT_REV)"' \
 	$(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread

@@ -11,6 +11,7 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define E2BIG 7
 
 /* From include/net/tcp_states.h (an enum, but not always in BTF). */
 #define RL_TCP_ESTABLISHED 1
@@ -70,6 +71,26 @@ struct {
 	__type(key, struct rl_svc_key);
 	__type(value, struct rl_tcp_stats);
 } tcp_stats SEC(".maps");
+
+/*
+ * Processes seen accepting or connecting: the services whose threads
+ * bpf/sched.bpf.c accounts (it shares this map; src/sched.c prunes it).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RL_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u8);
+} services SEC(".maps");
+
+static __always_inline void mark_service(__u32 tgid)
+{
+	__u8 one = 1;
+
+	if (!bpf_map_lookup_elem(&services, &tgid) &&
+	    bpf_map_update_elem(&services, &tgid, &one, BPF_NOEXIST) == -E2BIG)
+		rl_lost(RL_LOST_STATS_MAP_FULL);
+}
 
 static __always_inline struct rl_tcp_stats *stats_of(const struct rl_svc_key *svc)
 {
@@ -182,6 +203,7 @@ int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		rl_current_svc(&nc.svc, ctx->dport, RL_DIR_OUTBOUND);
 		if (!rl_watched(&nc.svc, id >> 32))
 			return 0;
+		mark_service(id >> 32);
 		nc.ts_open = bpf_ktime_get_ns();
 		nc.state = RL_CONN_CONNECTING;
 		nc.family = ctx->family;
@@ -232,6 +254,7 @@ static __always_inline int on_accept(long fd)
 		bpf_map_delete_elem(&conns, &sk);
 		return 0;
 	}
+	mark_service(id >> 32);
 	c->ts_open = bpf_ktime_get_ns();
 	c->state = RL_CONN_OPEN;
 	/* Data read before accept() returned (none: it was queued) starts here. */

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "req.h"
+#include "sched.h"
 #include "tcp.h"
 
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -37,6 +38,7 @@ struct agent {
 	struct rl_le_set le;
 	struct rl_tcp *tcp;
 	struct rl_req *req;
+	struct rl_sched *sched;
 	pthread_mutex_t lock;	/* one collection at a time */
 	uint64_t start_ms;
 	char hostname[256];
@@ -136,6 +138,8 @@ static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
 		err = rl_tcp_collect(a->tcp, r);
 	if (!err && a->req)
 		err = rl_req_collect(a->req, r);
+	if (!err && a->sched)
+		err = rl_sched_collect(a->sched, r);
 	pthread_mutex_unlock(&a->lock);
 	if (!err && doc == RL_DOC_METRICS) {
 		err = rl_expo_text(r, &a->le, out);
@@ -161,17 +165,29 @@ static int start_families(struct agent *a)
 	int err;
 
 	err = rl_tcp_start(cfg, want_req, &a->tcp);
-	if (err || !want_req)
+	if (err)
 		return err;
+	if (cfg->sched) {
+		err = rl_sched_start(cfg, rl_tcp_services_fd(a->tcp), &a->sched);
+		if (err)
+			return err;
+	}
+	if (!want_req)
+		return 0;
 	err = rl_req_start(cfg, rl_tcp_conns_fd(a->tcp), &a->req);
 	if (!err)
 		return 0;
 	if (cfg->req_mode != RL_REQ_AUTO)
 		return err;
 	rl_warn("request tracking is off: it could not be loaded in any mode");
+	rl_sched_stop(a->sched);
 	rl_tcp_stop(a->tcp);
+	a->sched = NULL;
 	a->tcp = NULL;
-	return rl_tcp_start(cfg, false, &a->tcp);
+	err = rl_tcp_start(cfg, false, &a->tcp);
+	if (!err && cfg->sched)
+		err = rl_sched_start(cfg, rl_tcp_services_fd(a->tcp), &a->sched);
+	return err;
 }
 
 /* Blocks the stop signals in every thread; the main thread waits for them. */
@@ -232,8 +248,10 @@ out:
 	rl_http_stop(http);
 	pthread_mutex_lock(&a.lock);
 	rl_req_stop(a.req);
+	rl_sched_stop(a.sched);
 	rl_tcp_stop(a.tcp);
 	a.req = NULL;
+	a.sched = NULL;
 	a.tcp = NULL;
 	pthread_mutex_unlock(&a.lock);
 	if (stats_fd >= 0)

@@ -79,7 +79,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum opt_id {
 	OPT_LISTEN, OPT_PATH, OPT_LOG_LEVEL, OPT_PID, OPT_COMM, OPT_PORT, OPT_BPF_STATS,
 	OPT_LE_PER_OCTAVE, OPT_LE_MIN, OPT_LE_MAX, OPT_REQ_MODE, OPT_ROUTE, OPT_MAX_ROUTES,
-	OPT_HELP, OPT_VERSION,
+	OPT_SCHED, OPT_HELP, OPT_VERSION,
 };
 
 static const struct opt {
@@ -108,6 +108,8 @@ static const struct opt {
 	  "an HTTP route such as /users/{id}/orders, matched before the defaults (repeatable)" },
 	{ "http.max-routes", OPT_MAX_ROUTES, true, "N",
 	  "routes kept per service; the rest count as http_route=\"other\" (default 100)" },
+	{ "resources", OPT_SCHED, true, "on|off",
+	  "CPU, run-queue and blocked time from the scheduler's tracepoints (default \"on\")" },
 	{ "help", OPT_HELP, false, NULL, "show this help and exit" },
 	{ "version", OPT_VERSION, false, NULL, "show the version and exit" },
 };
@@ -140,6 +142,7 @@ static void set_defaults(struct rl_config *cfg)
 	cfg->le_per_octave = 4;
 	cfg->req_mode = RL_REQ_AUTO;
 	cfg->max_routes = 100;
+	cfg->sched = true;
 	cfg->le_min_ns = 1ull << 14;
 	cfg->le_max_ns = 1ull << 35;
 }
@@ -227,6 +230,11 @@ static int apply(struct rl_config *cfg, const struct opt *o, const char *v, char
 		if (parse_uint(v, 100000, &n) || !n)
 			fail("invalid --http.max-routes \"%s\": want 1-100000", v);
 		cfg->max_routes = (unsigned)n;
+		break;
+	case OPT_SCHED:
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			fail("invalid --resources \"%s\": want on or off", v);
+		cfg->sched = !strcmp(v, "on");
 		break;
 	case OPT_HELP:
 		cfg->action = RL_HELP;

@@ -34,6 +34,7 @@ struct rl_config {
 	unsigned nports;
 	bool bpf_stats;
 	enum rl_req_mode req_mode;
+	bool sched;		/* the scheduler hooks: CPU, run queue, blocked time */
 	struct rl_routes routes;
 	unsigned max_routes;	/* per service; the rest is http_route="other" */
 	unsigned le_per_octave;

@@ -36,6 +36,11 @@ int rl_tcp_conns_fd(const struct rl_tcp *t)
 	return bpf_map__fd(t->skel->maps.conns);
 }
 
+int rl_tcp_services_fd(const struct rl_tcp *t)
+{
+	return bpf_map__fd(t->skel->maps.services);
+}
+
 int rl_tcp_start(const struct rl_config *cfg, bool req_tracking, struct rl_tcp **out)
 {
 	struct rl_tcp *t = calloc(1, sizeof(*t));

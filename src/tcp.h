@@ -17,6 +17,8 @@ struct rl_tcp;
 int rl_tcp_start(const struct rl_config *cfg, bool req_tracking, struct rl_tcp **out);
 /* The per-connection state map, which bpf/req.bpf.c shares. */
 int rl_tcp_conns_fd(const struct rl_tcp *t);
+/* The processes seen accepting or connecting, which bpf/sched.bpf.c shares. */
+int rl_tcp_services_fd(const struct rl_tcp *t);
 void rl_tcp_stop(struct rl_tcp *t);	/* NULL-safe: detaches everything */
 int rl_tcp_collect(struct rl_tcp *t, struct rl_registry *r);
 

@@ -13,6 +13,8 @@
 #endif
 
 #define RL_COMM_LEN 16
+/* Processes with TCP activity that the scheduler hooks account. */
+#define RL_MAX_SERVICES 16384
 
 enum rl_dir {
 	RL_DIR_INBOUND = 0,
