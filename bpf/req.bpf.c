@@ -16,6 +16,7 @@
  */
 #include "common.bpf.h"
 #include "reqlens/req.h"
+#include "reqlens/sched.h"
 #include "reqlens/tcp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -25,6 +26,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define RL_TCP_CLOSE 7
 
 const volatile bool keep_until_destroy = false;
+/* bpf/sched.bpf.c runs and shares its per-thread totals (threads). */
+const volatile bool split = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct rl_thread);
+} threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -197,6 +207,23 @@ static __always_inline __u16 read_status(__u64 ptr, __u64 len)
 	return http_status(h);
 }
 
+/* The current thread's totals now; false when the scheduler hooks do not know it. */
+static __always_inline bool thread_totals(__u64 now, __u64 *cpu, __u64 *runq, __u64 *blocked)
+{
+	struct rl_thread *th;
+
+	if (!split)
+		return false;
+	th = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	if (!th)
+		return false;
+	/* It is running: add the stretch since it was switched in. */
+	*cpu = th->cpu_ns + (th->ts_oncpu && now > th->ts_oncpu ? now - th->ts_oncpu : 0);
+	*runq = th->runq_ns;
+	*blocked = th->blocked_ns;
+	return true;
+}
+
 static __always_inline void record(const struct rl_conn *c, __u16 hist, __u64 ns)
 {
 	struct rl_req_hist_key k = { .svc = c->svc, .hist = hist, .proto = c->req.proto };
@@ -218,6 +245,11 @@ static __always_inline void finish(struct rl_conn *c)
 
 	if (r->proto != RL_PROTO_HTTP1) {
 		record(c, client ? RL_REQ_HIST_CLIENT : RL_REQ_HIST_DURATION, dur);
+		if (r->split_tid) {
+			record(c, RL_REQ_HIST_CPU, r->cpu1 - r->cpu0);
+			record(c, RL_REQ_HIST_RUNQ, r->runq1 - r->runq0);
+			record(c, RL_REQ_HIST_BLOCKED, r->blocked1 - r->blocked0);
+		}
 		return;
 	}
 	e = bpf_ringbuf_reserve(&req_events, sizeof(*e), 0);
@@ -231,6 +263,10 @@ static __always_inline void finish(struct rl_conn *c)
 	__builtin_memcpy(e->peer_addr, c->peer_addr, sizeof(e->peer_addr));
 	e->family = (__u8)c->family;
 	e->status = r->status;
+	e->has_split = r->split_tid != 0;
+	e->cpu_ns = r->cpu1 - r->cpu0;
+	e->runq_ns = r->runq1 - r->runq0;
+	e->blocked_ns = r->blocked1 - r->blocked0;
 	e->pipelined = r->pipelined;
 	e->head_len = r->head_len;
 	__builtin_memcpy(e->head, r->head, sizeof(e->head));
@@ -265,6 +301,13 @@ static __always_inline void begin(struct rl_conn *c, __u64 now, struct sysbuf *b
 		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
 
 		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
+		r->split_tid = 0;
+		if (thread_totals(now, &r->cpu0, &r->runq0, &r->blocked0)) {
+			r->split_tid = (__u32)bpf_get_current_pid_tgid();
+			r->cpu1 = r->cpu0;
+			r->runq1 = r->runq0;
+			r->blocked1 = r->blocked0;
+		}
 		/* An HTTP request's wait travels in its event: user space counts it. */
 		if (r->proto != RL_PROTO_HTTP1)
 			record(c, RL_REQ_HIST_QUEUE, r->queue_ns);
@@ -330,12 +373,22 @@ static __always_inline void on_write(struct rl_conn *c, long ret, struct sysbuf 
 			/* A second response to one read: pipelined requests. */
 			finish(c);
 			r->pipelined++;
+			/* The next one's share of the thread starts where this one's ended. */
+			r->cpu0 = r->cpu1;
+			r->runq0 = r->runq1;
+			r->blocked0 = r->blocked1;
 		}
 		if (status)
 			r->status = status;
 	}
 	r->phase = RL_PHASE_RESPONSE;
 	r->ts_last = now;
+	if (r->split_tid) {
+		/* Another thread writes the response: the reader's times would not tell. */
+		if (r->split_tid != (__u32)bpf_get_current_pid_tgid() ||
+		    !thread_totals(now, &r->cpu1, &r->runq1, &r->blocked1))
+			r->split_tid = 0;
+	}
 }
 
 static __always_inline struct rl_conn *tracked(__u64 sk)

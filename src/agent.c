@@ -174,7 +174,8 @@ static int start_families(struct agent *a)
 	}
 	if (!want_req)
 		return 0;
-	err = rl_req_start(cfg, rl_tcp_conns_fd(a->tcp), &a->req);
+	err = rl_req_start(cfg, rl_tcp_conns_fd(a->tcp),
+			   a->sched ? rl_sched_threads_fd(a->sched) : -1, &a->req);
 	if (!err)
 		return 0;
 	if (cfg->req_mode != RL_REQ_AUTO)

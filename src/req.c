@@ -39,6 +39,16 @@ struct rl_req {
 #define QUEUE_HELP "Time a request's first bytes waited in the socket's receive queue before " \
 		   "the server read them."
 
+/* Where each request's serving thread spent its time, by the request's labels. */
+static const char *const split_names[3][2] = {
+	{ "reqlens_request_cpu_seconds",
+	  "On-CPU time of the thread serving each request, while it served it." },
+	{ "reqlens_request_runqueue_seconds",
+	  "Time the thread serving each request waited for a CPU, while it served it." },
+	{ "reqlens_request_blocked_seconds",
+	  "Time the thread serving each request was blocked, while it served it." },
+};
+
 static const char *const proto_names[RL_PROTO_N] = {
 	[RL_PROTO_UNKNOWN] = "unknown", [RL_PROTO_HTTP1] = "http",
 	[RL_PROTO_REDIS] = "redis", [RL_PROTO_POSTGRES] = "postgresql",
@@ -167,6 +177,18 @@ static int on_event(void *ctx, void *data, size_t size)
 				  "Duration of HTTP requests as the server handled them: first byte read "
 				  "to last byte written.", RL_HISTOGRAM);
 		s = f ? rl_sample_get(f, kv) : NULL;
+		if (e->has_split) {
+			const __u64 ns[3] = { e->cpu_ns, e->runq_ns, e->blocked_ns };
+
+			for (int i = 0; i < 3; i++) {
+				struct rl_family *sf = rl_family_get(q->http, split_names[i][0],
+								     split_names[i][1], RL_HISTOGRAM);
+				struct rl_sample *ss = sf ? rl_sample_get(sf, kv) : NULL;
+
+				if (ss)
+					rl_hist_observe(ss->hist, ns[i]);
+			}
+		}
 	} else {
 		addr_text(e->family, e->peer_addr, peer, sizeof(peer));
 		const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port,
@@ -226,7 +248,7 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static int load(struct rl_req *q, int conns_fd, enum rl_req_mode mode)
+static int load(struct rl_req *q, int conns_fd, int threads_fd, enum rl_req_mode mode)
 {
 	const char *const *own = mode == RL_REQ_SOCK ? sock_progs : syscall_progs;
 	const char *const *other = mode == RL_REQ_SOCK ? syscall_progs : sock_progs;
@@ -240,6 +262,7 @@ static int load(struct rl_req *q, int conns_fd, enum rl_req_mode mode)
 	q->skel->rodata->filter_comm = q->cfg->ncomms > 0;
 	q->skel->rodata->filter_port = q->cfg->nports > 0;
 	q->skel->rodata->keep_until_destroy = rl_tracepoint_exists("tcp", "tcp_destroy_sock");
+	q->skel->rodata->split = threads_fd >= 0;
 	bpf_object__for_each_program(prog, q->skel->obj)
 		if (in(bpf_program__name(prog), other))
 			bpf_program__set_autoload(prog, false);
@@ -252,6 +275,8 @@ static int load(struct rl_req *q, int conns_fd, enum rl_req_mode mode)
 	}
 	if (!err)
 		err = bpf_map__reuse_fd(q->skel->maps.conns, conns_fd);
+	if (!err && threads_fd >= 0)
+		err = bpf_map__reuse_fd(q->skel->maps.threads, threads_fd);
 	if (!err)
 		err = req_bpf__load(q->skel);
 	if (!err)
@@ -266,7 +291,7 @@ static int load(struct rl_req *q, int conns_fd, enum rl_req_mode mode)
 	return 0;
 }
 
-int rl_req_start(const struct rl_config *cfg, int conns_fd, struct rl_req **out)
+int rl_req_start(const struct rl_config *cfg, int conns_fd, int threads_fd, struct rl_req **out)
 {
 	struct rl_req *q = calloc(1, sizeof(*q));
 	int err;
@@ -283,13 +308,13 @@ int rl_req_start(const struct rl_config *cfg, int conns_fd, struct rl_req **out)
 		goto fail;
 	}
 	if (cfg->req_mode == RL_REQ_SYSCALL) {
-		err = load(q, conns_fd, RL_REQ_SYSCALL);
+		err = load(q, conns_fd, threads_fd, RL_REQ_SYSCALL);
 	} else {
-		err = load(q, conns_fd, RL_REQ_SOCK);
+		err = load(q, conns_fd, threads_fd, RL_REQ_SOCK);
 		if (err && cfg->req_mode == RL_REQ_AUTO) {
 			rl_info("sock tracepoints unavailable (%s): framing requests from syscalls",
 				strerror(-err));
-			err = load(q, conns_fd, RL_REQ_SYSCALL);
+			err = load(q, conns_fd, threads_fd, RL_REQ_SYSCALL);
 		}
 	}
 	if (err) {
@@ -328,6 +353,9 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 	fam[RL_REQ_HIST_CLIENT] = rl_family_get(r, "reqlens_client_request_duration_seconds",
 		"Duration of requests of protocols other than HTTP as the client saw them: first byte "
 		"written to last response byte read.", RL_HISTOGRAM);
+	for (int i = 0; i < 3; i++)
+		fam[RL_REQ_HIST_CPU + i] = rl_family_get(r, split_names[i][0], split_names[i][1],
+							 RL_HISTOGRAM);
 	for (int i = 0; i < RL_REQ_HIST_N; i++)
 		if (!fam[i])
 			return -ENOMEM;
@@ -348,7 +376,7 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 			const char *kv[] = { "service_name", svc, "server_port", port, NULL };
 
 			s = rl_sample_get(fam[key.hist], kv);
-		} else if (key.hist == RL_REQ_HIST_DURATION) {
+		} else if (key.hist == RL_REQ_HIST_DURATION || key.hist >= RL_REQ_HIST_CPU) {
 			const char *kv[] = { "service_name", svc, "server_port", port, "protocol", proto, NULL };
 
 			s = rl_sample_get(fam[key.hist], kv);

@@ -14,9 +14,11 @@ struct rl_req;
 
 /*
  * Loads and attaches in cfg->req_mode (auto: sock, else syscall), sharing
- * the TCP family's connection map. 0 or -errno (logged).
+ * the TCP family's connection map and, when threads_fd >= 0, the scheduler
+ * family's per-thread totals (which split each request's time). 0 or
+ * -errno (logged).
  */
-int rl_req_start(const struct rl_config *cfg, int conns_fd, struct rl_req **out);
+int rl_req_start(const struct rl_config *cfg, int conns_fd, int threads_fd, struct rl_req **out);
 void rl_req_stop(struct rl_req *q);	/* NULL-safe */
 const char *rl_req_mode_name(const struct rl_req *q);
 int rl_req_collect(struct rl_req *q, struct rl_registry *r);

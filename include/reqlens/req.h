@@ -42,7 +42,14 @@ struct rl_req_state {
 	__u16 status;		/* HTTP status of the response being written */
 	__u16 pipelined;	/* responses already ended for the current read */
 	__u16 head_len;
-	__u32 pad;
+	/*
+	 * Where the serving thread's time went (bpf/sched.bpf.c's totals): at
+	 * the read that began the request, and at its latest write by the same
+	 * thread. A response written by another thread has no split.
+	 */
+	__u32 split_tid;	/* 0: no split for this request */
+	__u64 cpu0, runq0, blocked0;
+	__u64 cpu1, runq1, blocked1;
 	char head[RL_REQ_HEAD_LEN];	/* first bytes of the read that began it */
 };
 
@@ -51,6 +58,9 @@ enum rl_req_hist {
 	RL_REQ_HIST_DURATION = 0,	/* server: first byte read -> last byte written */
 	RL_REQ_HIST_QUEUE,		/* first byte arrived -> first byte read */
 	RL_REQ_HIST_CLIENT,		/* client: first byte written -> response read */
+	RL_REQ_HIST_CPU,		/* the serving thread on a CPU */
+	RL_REQ_HIST_RUNQ,		/* ... runnable, waiting for a CPU */
+	RL_REQ_HIST_BLOCKED,		/* ... asleep */
 	RL_REQ_HIST_N,
 };
 
@@ -69,12 +79,13 @@ struct rl_req_event {
 	struct rl_svc_key svc;
 	__u64 duration_ns;
 	__u64 queue_ns;		/* server side only */
+	__u64 cpu_ns, runq_ns, blocked_ns;	/* valid when has_split */
 	__u32 peer_addr[4];	/* client side: the server's address (v4 in [0]) */
 	__u16 status;		/* 0 when the response had no status line */
 	__u16 pipelined;	/* index of this request within its read */
 	__u16 head_len;
 	__u8 family;
-	__u8 pad;
+	__u8 has_split;
 	char head[RL_REQ_HEAD_LEN];
 };
 
