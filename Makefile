@@ -11,7 +11,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 MULTIARCH := $(shell $(CC) -dumpmachine)
 
-PKGS := libbpf libelf zlib libmicrohttpd json-c libcurl
+PKGS := libbpf libelf zlib libmicrohttpd json-c libcurl capstone
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wformat=2 -Wmissing-prototypes -D_GNU_SOURCE -fstack-protector-strong \
@@ -113,3 +113,6 @@ clean:
 	rm -rf $(OUTPUT) reqlens
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/fixtures/*.d)
+
+# deploy/: the image, manifests and their tests (make deploy-test).
+-include deploy/deploy.mk
