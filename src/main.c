@@ -5,12 +5,19 @@
 
 #include "agent.h"
 #include "cli.h"
+#include "compare.h"
+#include "snapshot.h"
 
 int main(int argc, char **argv)
 {
 	static struct rl_config cfg;
 	char err[512];
 
+	/* The subcommands parse their own flags: argv[1] names them. */
+	if (argc > 1 && !strcmp(argv[1], "snapshot"))
+		return rl_snapshot_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "compare"))
+		return rl_compare_main(argc - 1, argv + 1);
 	if (rl_cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 		fprintf(stderr, "reqlens: error: %s (try --help)\n", err);
 		return 2;
