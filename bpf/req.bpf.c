@@ -36,6 +36,17 @@ struct {
 	__type(value, struct rl_thread);
 } threads SEC(".maps");
 
+/* The connection whose request each thread read last: bpf/func.bpf.c adds
+ * probed handler time to it. Only kept while functions are probed. */
+const volatile bool track_serving = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} serving SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -245,6 +256,8 @@ static __always_inline void finish(struct rl_conn *c)
 
 	if (r->proto != RL_PROTO_HTTP1) {
 		record(c, client ? RL_REQ_HIST_CLIENT : RL_REQ_HIST_DURATION, dur);
+		if (r->handler_ns)
+			record(c, RL_REQ_HIST_HANDLER, r->handler_ns);
 		if (r->split_tid) {
 			record(c, RL_REQ_HIST_CPU, r->cpu1 - r->cpu0);
 			record(c, RL_REQ_HIST_RUNQ, r->runq1 - r->runq0);
@@ -264,6 +277,7 @@ static __always_inline void finish(struct rl_conn *c)
 	e->family = (__u8)c->family;
 	e->status = r->status;
 	e->has_split = r->split_tid != 0;
+	e->handler_ns = r->handler_ns;
 	e->cpu_ns = r->cpu1 - r->cpu0;
 	e->runq_ns = r->runq1 - r->runq0;
 	e->blocked_ns = r->blocked1 - r->blocked0;
@@ -279,7 +293,7 @@ static __always_inline void finish(struct rl_conn *c)
 }
 
 /* A request begins: its first bytes were read (server) or written (client). */
-static __always_inline void begin(struct rl_conn *c, __u64 now, struct sysbuf *b, long ret)
+static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct sysbuf *b, long ret)
 {
 	struct rl_req_state *r = &c->req;
 	__u64 len = ret, ptr = b ? first_bytes(b, &len) : 0;
@@ -290,6 +304,7 @@ static __always_inline void begin(struct rl_conn *c, __u64 now, struct sysbuf *b
 	r->status = 0;
 	r->pipelined = 0;
 	r->head_len = 0;
+	r->handler_ns = 0;
 	if (len > RL_REQ_HEAD_LEN)
 		len = RL_REQ_HEAD_LEN;
 	if (ptr && len >= 4 && !bpf_probe_read_user(r->head, len & (RL_REQ_HEAD_LEN * 2 - 1), (void *)ptr))
@@ -301,6 +316,13 @@ static __always_inline void begin(struct rl_conn *c, __u64 now, struct sysbuf *b
 		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
 
 		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
+		if (track_serving) {
+			__u64 *cur = bpf_task_storage_get(&serving, bpf_get_current_task_btf(), 0,
+							  BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+			if (cur)
+				*cur = sk;
+		}
 		r->split_tid = 0;
 		if (thread_totals(now, &r->cpu0, &r->runq0, &r->blocked0)) {
 			r->split_tid = (__u32)bpf_get_current_pid_tgid();
@@ -326,7 +348,7 @@ static __always_inline void on_read(__u64 sk, struct rl_conn *c, long ret, struc
 			r->phase = RL_PHASE_IDLE;
 		}
 		if (ret > 0 && r->phase == RL_PHASE_IDLE)
-			begin(c, now, b, ret);
+			begin(c, sk, now, b, ret);
 		/* Bytes left unread (a pipelined request) keep their arrival time. */
 		if (BPF_CORE_READ(tp, copied_seq) == BPF_CORE_READ(tp, rcv_nxt))
 			r->ts_arrival = 0;
@@ -358,7 +380,7 @@ static __always_inline void on_write(struct rl_conn *c, long ret, struct sysbuf 
 			r->phase = RL_PHASE_IDLE;
 		}
 		if (r->phase == RL_PHASE_IDLE)
-			begin(c, now, b, ret);
+			begin(c, 0, now, b, ret);
 		return;
 	}
 	/* Server: a write before any request (a greeting) answers nothing. */

@@ -16,10 +16,14 @@
 #include "agent.h"
 #include "bpfobj.h"
 #include "expo.h"
+#include "cgroup.h"
+#include "func.h"
+#include "k8s.h"
 #include "http.h"
 #include "log.h"
 #include "req.h"
 #include "sched.h"
+#include "svc.h"
 #include "tcp.h"
 
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -39,6 +43,8 @@ struct agent {
 	struct rl_tcp *tcp;
 	struct rl_req *req;
 	struct rl_sched *sched;
+	struct rl_func *func;
+	struct rl_k8s *k8s;	/* pod names, when running in Kubernetes */
 	pthread_mutex_t lock;	/* one collection at a time */
 	uint64_t start_ms;
 	char hostname[256];
@@ -124,6 +130,35 @@ static int add_build_info(struct agent *a, struct rl_registry *r)
 	return 0;
 }
 
+/* The pod cache's health: names are missing while listing fails. */
+static int add_k8s_stats(struct agent *a, struct rl_registry *r)
+{
+	struct rl_family *ok, *errs;
+	struct rl_k8s_stats st;
+	struct rl_sample *s;
+
+	if (!a->k8s)
+		return 0;
+	rl_k8s_get_stats(a->k8s, &st);
+	ok = rl_family_get(r, "reqlens_k8s_lists_total",
+			   "Successful lists of this node's pods from the Kubernetes API server.", RL_COUNTER);
+	errs = rl_family_get(r, "reqlens_k8s_list_errors_total",
+			     "Failed lists of this node's pods, by reason.", RL_COUNTER);
+	if (!ok || !errs)
+		return -ENOMEM;
+	s = rl_sample_get(ok, (const char *const[]){ NULL });
+	if (!s)
+		return -ENOMEM;
+	s->value = (double)st.lists_ok;
+	for (int i = 0; i < RL_K8S_ERR_COUNT; i++) {
+		s = rl_sample_get(errs, (const char *const[]){ "reason", rl_k8s_error_reason(i), NULL });
+		if (!s)
+			return -ENOMEM;
+		s->value = (double)st.errors[i];
+	}
+	return 0;
+}
+
 static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
 {
 	struct agent *a = ctx;
@@ -134,12 +169,16 @@ static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
 		return -ENOMEM;
 	pthread_mutex_lock(&a->lock);
 	err = add_build_info(a, r);
+	if (!err)
+		err = add_k8s_stats(a, r);
 	if (!err && a->tcp)
 		err = rl_tcp_collect(a->tcp, r);
 	if (!err && a->req)
 		err = rl_req_collect(a->req, r);
 	if (!err && a->sched)
 		err = rl_sched_collect(a->sched, r);
+	if (!err && a->func)
+		err = rl_func_collect(a->func, r);
 	pthread_mutex_unlock(&a->lock);
 	if (!err && doc == RL_DOC_METRICS) {
 		err = rl_expo_text(r, &a->le, out);
@@ -151,6 +190,26 @@ static int render(void *ctx, enum rl_http_doc doc, struct rl_buf *out)
 	}
 	rl_registry_free(r);
 	return err ? err : out->err;
+}
+
+/* Request framing could not load: go on without it, or fail when it was asked for. */
+static int start_without_req(struct agent *a, int err)
+{
+	const struct rl_config *cfg = a->cfg;
+
+	if (cfg->req_mode != RL_REQ_AUTO)
+		return err;
+	rl_warn("request tracking is off: it could not be loaded in any mode");
+	rl_sched_stop(a->sched);
+	rl_tcp_stop(a->tcp);
+	a->sched = NULL;
+	a->tcp = NULL;
+	err = rl_tcp_start(cfg, false, &a->tcp);
+	if (!err && cfg->sched)
+		err = rl_sched_start(cfg, rl_tcp_services_fd(a->tcp), &a->sched);
+	if (!err && cfg->nprobes)
+		err = rl_func_start(cfg, rl_tcp_conns_fd(a->tcp), -1, &a->func);
+	return err;
 }
 
 /*
@@ -172,23 +231,16 @@ static int start_families(struct agent *a)
 		if (err)
 			return err;
 	}
-	if (!want_req)
+	if (want_req) {
+		err = rl_req_start(cfg, rl_tcp_conns_fd(a->tcp),
+				   a->sched ? rl_sched_threads_fd(a->sched) : -1, &a->req);
+		if (err)
+			return start_without_req(a, err);
+	}
+	if (!cfg->nprobes)
 		return 0;
-	err = rl_req_start(cfg, rl_tcp_conns_fd(a->tcp),
-			   a->sched ? rl_sched_threads_fd(a->sched) : -1, &a->req);
-	if (!err)
-		return 0;
-	if (cfg->req_mode != RL_REQ_AUTO)
-		return err;
-	rl_warn("request tracking is off: it could not be loaded in any mode");
-	rl_sched_stop(a->sched);
-	rl_tcp_stop(a->tcp);
-	a->sched = NULL;
-	a->tcp = NULL;
-	err = rl_tcp_start(cfg, false, &a->tcp);
-	if (!err && cfg->sched)
-		err = rl_sched_start(cfg, rl_tcp_services_fd(a->tcp), &a->sched);
-	return err;
+	return rl_func_start(cfg, rl_tcp_conns_fd(a->tcp), a->req ? rl_req_serving_fd(a->req) : -1,
+			     &a->func);
 }
 
 /* Blocks the stop signals in every thread; the main thread waits for them. */
@@ -234,6 +286,9 @@ int rl_agent_run(const struct rl_config *cfg)
 			rl_warn("cannot turn on BPF run-time statistics: %s", strerror(errno));
 		rl_bpfobj_stats_on(stats_fd >= 0);
 	}
+	if (rl_k8s_start(NULL, &a.k8s))
+		rl_warn("pod names are off: the Kubernetes pod cache could not start");
+	rl_svc_set_k8s(a.k8s);
 	if (start_families(&a))
 		goto out;
 	rl_http_set_ready(http, true);
@@ -248,13 +303,18 @@ int rl_agent_run(const struct rl_config *cfg)
 out:
 	rl_http_stop(http);
 	pthread_mutex_lock(&a.lock);
+	rl_func_stop(a.func);
 	rl_req_stop(a.req);
 	rl_sched_stop(a.sched);
 	rl_tcp_stop(a.tcp);
+	a.func = NULL;
 	a.req = NULL;
 	a.sched = NULL;
 	a.tcp = NULL;
 	pthread_mutex_unlock(&a.lock);
+	rl_svc_set_k8s(NULL);
+	rl_k8s_stop(a.k8s);
+	rl_cgroup_cache_free();
 	if (stats_fd >= 0)
 		close(stats_fd);
 	return rc;

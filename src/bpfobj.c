@@ -96,7 +96,7 @@ void rl_bpfobj_explain(const char *what, int err)
 		rl_error("%s: the kernel refused (%s): run as root or with CAP_BPF and CAP_PERFMON; "
 			 "libbpf said: %s", what, strerror(-err), tail);
 	else
-		rl_error("%s failed (%s); the verifier's last lines: %s", what, strerror(-err), tail);
+		rl_error("%s failed (%s); the last lines from libbpf and the verifier: %s", what, strerror(-err), tail);
 }
 
 static const char *const lost_reasons[RL_LOST_NREASONS] = {

@@ -79,7 +79,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum opt_id {
 	OPT_LISTEN, OPT_PATH, OPT_LOG_LEVEL, OPT_PID, OPT_COMM, OPT_PORT, OPT_BPF_STATS,
 	OPT_LE_PER_OCTAVE, OPT_LE_MIN, OPT_LE_MAX, OPT_REQ_MODE, OPT_ROUTE, OPT_MAX_ROUTES,
-	OPT_SCHED, OPT_HELP, OPT_VERSION,
+	OPT_SCHED, OPT_UPROBE, OPT_USDT, OPT_HELP, OPT_VERSION,
 };
 
 static const struct opt {
@@ -110,6 +110,11 @@ static const struct opt {
 	  "routes kept per service; the rest count as http_route=\"other\" (default 100)" },
 	{ "resources", OPT_SCHED, true, "on|off",
 	  "CPU, run-queue and blocked time from the scheduler's tracepoints (default \"on\")" },
+	{ "uprobe", OPT_UPROBE, true, "BINARY:SYMBOL",
+	  "time a function (SYMBOL may be a glob) in every process running BINARY, a path or a "
+	  "process name (repeatable)" },
+	{ "usdt", OPT_USDT, true, "BINARY:PROVIDER:NAME[,END]",
+	  "count a USDT probe, or time from NAME to END on the same thread (repeatable)" },
 	{ "help", OPT_HELP, false, NULL, "show this help and exit" },
 	{ "version", OPT_VERSION, false, NULL, "show the version and exit" },
 };
@@ -236,6 +241,48 @@ static int apply(struct rl_config *cfg, const struct opt *o, const char *v, char
 			fail("invalid --resources \"%s\": want on or off", v);
 		cfg->sched = !strcmp(v, "on");
 		break;
+	case OPT_UPROBE:
+	case OPT_USDT: {
+		struct rl_probe_spec *p = &cfg->probes[cfg->nprobes];
+		bool usdt = o->id == OPT_USDT;
+		char tmp[768], *last, *mid = NULL;
+
+		if (cfg->nprobes == sizeof(cfg->probes) / sizeof(cfg->probes[0]))
+			fail("too many --uprobe and --usdt flags (at most %zu)",
+			     sizeof(cfg->probes) / sizeof(cfg->probes[0]));
+		snprintf(tmp, sizeof(tmp), "%s", v);
+		last = strrchr(tmp, ':');
+		if (last && usdt) {
+			*last = 0;
+			mid = strrchr(tmp, ':');
+		}
+		if (!last || !last[1] || last == tmp || (usdt && (!mid || mid == tmp || !mid[1])))
+			fail(usdt ? "invalid --usdt \"%s\": want BINARY:PROVIDER:NAME[,END]"
+				  : "invalid --uprobe \"%s\": want BINARY:SYMBOL", v);
+		memset(p, 0, sizeof(*p));
+		p->usdt = usdt;
+		if (usdt) {
+			char *comma = strchr(last + 1, ',');
+
+			*mid = 0;
+			if (comma) {
+				*comma = 0;
+				snprintf(p->end, sizeof(p->end), "%s", comma + 1);
+				if (!p->end[0])
+					fail("invalid --usdt \"%s\": empty END probe", v);
+			}
+			snprintf(p->provider, sizeof(p->provider), "%s", mid + 1);
+		} else {
+			*last = 0;
+		}
+		if (strlen(tmp) >= sizeof(p->binary) || strlen(last + 1) >= sizeof(p->symbol) ||
+		    strlen(p->provider) + 1 >= sizeof(p->provider))
+			fail("invalid --%s \"%.64s...\": a part is too long", o->name, v);
+		memcpy(p->binary, tmp, strlen(tmp) + 1);
+		memcpy(p->symbol, last + 1, strlen(last + 1) + 1);
+		cfg->nprobes++;
+		break;
+	}
 	case OPT_HELP:
 		cfg->action = RL_HELP;
 		break;

@@ -35,6 +35,15 @@ struct rl_config {
 	bool bpf_stats;
 	enum rl_req_mode req_mode;
 	bool sched;		/* the scheduler hooks: CPU, run queue, blocked time */
+	/* --uprobe=BINARY:SYMBOL and --usdt=BINARY:PROVIDER:NAME[,END], as given */
+	struct rl_probe_spec {
+		bool usdt;
+		char binary[256];
+		char symbol[256];	/* uprobe: a glob; usdt: the (start) probe name */
+		char provider[64];
+		char end[128];		/* usdt: the probe that ends a timed stretch */
+	} probes[64];
+	unsigned nprobes;
 	struct rl_routes routes;
 	unsigned max_routes;	/* per service; the rest is http_route="other" */
 	unsigned le_per_octave;

@@ -82,7 +82,12 @@ static unsigned tail_next;
 int rl_log_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char msg[TAIL_LEN * 16], split[sizeof(msg)], *line, *save = NULL;
-	enum rl_log_level ours = level == LIBBPF_WARN ? RL_LOG_WARN : RL_LOG_DEBUG;
+	/*
+	 * libbpf's warnings come before the agent's own explanation of the same
+	 * failure, which quotes their tail: so they are debug lines, and a
+	 * failure reads as one line unless --log.level=debug asks for more.
+	 */
+	enum rl_log_level ours = RL_LOG_DEBUG;
 	size_t n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -93,9 +98,6 @@ int rl_log_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 		tail_next++;
 	}
 	pthread_mutex_unlock(&lock);
-	/* A verifier log arrives as one long warning: the caller shows its tail. */
-	if (ours == RL_LOG_WARN && strchr(msg, '\n') != strrchr(msg, '\n'))
-		ours = RL_LOG_DEBUG;
 	if (ours < min_level)
 		return 0;
 	n = strlen(msg);

@@ -39,6 +39,10 @@ struct rl_req {
 #define QUEUE_HELP "Time a request's first bytes waited in the socket's receive queue before " \
 		   "the server read them."
 
+#define HANDLER_NAME "reqlens_request_handler_seconds"
+#define HANDLER_HELP "Time the probed handler functions (--uprobe, --usdt) ran within each " \
+		     "request, on the thread serving it."
+
 /* Where each request's serving thread spent its time, by the request's labels. */
 static const char *const split_names[3][2] = {
 	{ "reqlens_request_cpu_seconds",
@@ -69,6 +73,11 @@ static bool in(const char *name, const char *const *list)
 		if (!strcmp(*list, name))
 			return true;
 	return false;
+}
+
+int rl_req_serving_fd(const struct rl_req *q)
+{
+	return bpf_map__fd(q->skel->maps.serving);
 }
 
 const char *rl_req_mode_name(const struct rl_req *q)
@@ -149,13 +158,17 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct rl_req *q = ctx;
 	const struct rl_req_event *e = data;
-	char svc[RL_SVC_NAME_LEN], port[8], method[16], route[RL_ROUTE_MAX], status[8], peer[64];
+	char port[8], method[16], route[RL_ROUTE_MAX], status[8], peer[64];
+	struct rl_svc_labels names;
+	const char *kv[RL_KV_MAX];
+	const char *svc;
 	struct rl_family *f;
 	struct rl_sample *s;
 
 	if (size < sizeof(*e))
 		return 0;
-	rl_svc_name(&e->svc, svc, sizeof(svc));
+	rl_svc_kv(&e->svc, &names, kv);
+	svc = names.name;
 	snprintf(port, sizeof(port), "%u", e->svc.port);
 	if (e->status)
 		snprintf(status, sizeof(status), "%u", e->status);
@@ -168,15 +181,27 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	pthread_mutex_lock(&q->lock);
 	if (e->svc.dir == RL_DIR_INBOUND) {
-		const char *kv[] = { "service_name", svc, "server_port", port,
-				     "http_request_method", method,
-				     "http_route", capped_route(q, svc, port, route),
-				     "http_response_status_code", status, NULL };
+		const char *capped = capped_route(q, svc, port, route);
 
+		rl_svc_labels_kv(&e->svc, &names, kv, "server_port", port, "http_request_method", method,
+				 "http_route", capped, "http_response_status_code", status, NULL);
 		f = rl_family_get(q->http, "http_server_request_duration_seconds",
 				  "Duration of HTTP requests as the server handled them: first byte read "
 				  "to last byte written.", RL_HISTOGRAM);
 		s = f ? rl_sample_get(f, kv) : NULL;
+		if (e->handler_ns) {
+			const char *hkv[RL_KV_MAX];
+			struct rl_family *hf = rl_family_get(q->http, HANDLER_NAME, HANDLER_HELP,
+							     RL_HISTOGRAM);
+			struct rl_sample *hs;
+
+			rl_svc_labels_kv(&e->svc, &names, hkv, "server_port", port, "http_route", capped,
+					 NULL);
+			hs = hf ? rl_sample_get(hf, hkv) : NULL;
+
+			if (hs)
+				rl_hist_observe(hs->hist, e->handler_ns);
+		}
 		if (e->has_split) {
 			const __u64 ns[3] = { e->cpu_ns, e->runq_ns, e->blocked_ns };
 
@@ -191,10 +216,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		}
 	} else {
 		addr_text(e->family, e->peer_addr, peer, sizeof(peer));
-		const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port,
-				     "http_request_method", method,
-				     "http_response_status_code", status, NULL };
-
+		rl_svc_labels_kv(&e->svc, &names, kv, "peer_address", peer, "peer_port", port,
+				 "http_request_method", method, "http_response_status_code", status, NULL);
 		f = rl_family_get(q->http, "http_client_request_duration_seconds",
 				  "Duration of HTTP requests as the client saw them: first byte written to "
 				  "last response byte read.", RL_HISTOGRAM);
@@ -203,8 +226,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (s)
 		rl_hist_observe(s->hist, e->duration_ns);
 	if (e->svc.dir == RL_DIR_INBOUND) {
-		const char *kv[] = { "service_name", svc, "server_port", port, NULL };
-
+		rl_svc_labels_kv(&e->svc, &names, kv, "server_port", port, NULL);
 		f = rl_family_get(q->http, QUEUE_NAME, QUEUE_HELP, RL_HISTOGRAM);
 		s = f ? rl_sample_get(f, kv) : NULL;
 		if (s)
@@ -263,6 +285,7 @@ static int load(struct rl_req *q, int conns_fd, int threads_fd, enum rl_req_mode
 	q->skel->rodata->filter_port = q->cfg->nports > 0;
 	q->skel->rodata->keep_until_destroy = rl_tracepoint_exists("tcp", "tcp_destroy_sock");
 	q->skel->rodata->split = threads_fd >= 0;
+	q->skel->rodata->track_serving = q->cfg->nprobes > 0;
 	bpf_object__for_each_program(prog, q->skel->obj)
 		if (in(bpf_program__name(prog), other))
 			bpf_program__set_autoload(prog, false);
@@ -356,11 +379,14 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 	for (int i = 0; i < 3; i++)
 		fam[RL_REQ_HIST_CPU + i] = rl_family_get(r, split_names[i][0], split_names[i][1],
 							 RL_HISTOGRAM);
+	fam[RL_REQ_HIST_HANDLER] = rl_family_get(r, HANDLER_NAME, HANDLER_HELP, RL_HISTOGRAM);
 	for (int i = 0; i < RL_REQ_HIST_N; i++)
 		if (!fam[i])
 			return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		char svc[RL_SVC_NAME_LEN], port[8], peer[64];
+		char port[8], peer[64];
+		struct rl_svc_labels names;
+		const char *kv[RL_KV_MAX];
 		const char *proto;
 		struct rl_sample *s;
 		__u64 n;
@@ -369,24 +395,18 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 		prev = &key;
 		if (key.hist >= RL_REQ_HIST_N || bpf_map_lookup_elem(fd, &key, &n))
 			continue;
-		rl_svc_name(&key.svc, svc, sizeof(svc));
 		snprintf(port, sizeof(port), "%u", key.svc.port);
 		proto = proto_names[key.proto < RL_PROTO_N ? key.proto : RL_PROTO_OTHER];
 		if (key.hist == RL_REQ_HIST_QUEUE) {
-			const char *kv[] = { "service_name", svc, "server_port", port, NULL };
-
-			s = rl_sample_get(fam[key.hist], kv);
-		} else if (key.hist == RL_REQ_HIST_DURATION || key.hist >= RL_REQ_HIST_CPU) {
-			const char *kv[] = { "service_name", svc, "server_port", port, "protocol", proto, NULL };
-
-			s = rl_sample_get(fam[key.hist], kv);
-		} else {
+			rl_svc_labels_kv(&key.svc, &names, kv, "server_port", port, NULL);
+		} else if (key.hist == RL_REQ_HIST_CLIENT) {
 			addr_text((__u8)key.family, key.peer_addr, peer, sizeof(peer));
-			const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port,
-					     "protocol", proto, NULL };
-
-			s = rl_sample_get(fam[key.hist], kv);
+			rl_svc_labels_kv(&key.svc, &names, kv, "peer_address", peer, "peer_port", port,
+					 "protocol", proto, NULL);
+		} else {
+			rl_svc_labels_kv(&key.svc, &names, kv, "server_port", port, "protocol", proto, NULL);
 		}
+		s = rl_sample_get(fam[key.hist], kv);
 		if (!s)
 			return -ENOMEM;
 		if (key.bucket == RL_HIST_SUM_SLOT)
@@ -409,7 +429,9 @@ static int collect_aborted(struct rl_req *q, struct rl_registry *r)
 	if (!f)
 		return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		char svc[RL_SVC_NAME_LEN], port[8];
+		struct rl_svc_labels names;
+		const char *kv[RL_KV_MAX];
+		char port[8];
 		struct rl_sample *s;
 		__u64 n;
 
@@ -417,12 +439,10 @@ static int collect_aborted(struct rl_req *q, struct rl_registry *r)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &n))
 			continue;
-		rl_svc_name(&key, svc, sizeof(svc));
 		snprintf(port, sizeof(port), "%u", key.port);
-		const char *kv[] = { "service_name", svc, "direction",
-				     key.dir == RL_DIR_INBOUND ? "inbound" : "outbound",
-				     key.dir == RL_DIR_INBOUND ? "server_port" : "peer_port", port, NULL };
-
+		rl_svc_labels_kv(&key, &names, kv, "direction",
+				 key.dir == RL_DIR_INBOUND ? "inbound" : "outbound",
+				 key.dir == RL_DIR_INBOUND ? "server_port" : "peer_port", port, NULL);
 		s = rl_sample_get(f, kv);
 		if (!s)
 			return -ENOMEM;
@@ -445,7 +465,9 @@ static int collect_pools(struct rl_req *q, struct rl_registry *r)
 	if (!f)
 		return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		char svc[RL_SVC_NAME_LEN], port[8], peer[64];
+		struct rl_svc_labels names;
+		const char *kv[RL_KV_MAX];
+		char port[8], peer[64];
 		struct rl_sample *s;
 
 		key = next;
@@ -453,11 +475,9 @@ static int collect_pools(struct rl_req *q, struct rl_registry *r)
 		if (bpf_map_lookup_elem(fd, &key, &c) || c.svc.dir != RL_DIR_OUTBOUND ||
 		    c.state != RL_CONN_OPEN)
 			continue;
-		rl_svc_name(&c.svc, svc, sizeof(svc));
 		snprintf(port, sizeof(port), "%u", c.svc.port);
 		addr_text((__u8)c.family, c.peer_addr, peer, sizeof(peer));
-		const char *kv[] = { "service_name", svc, "peer_address", peer, "peer_port", port, NULL };
-
+		rl_svc_labels_kv(&c.svc, &names, kv, "peer_address", peer, "peer_port", port, NULL);
 		s = rl_sample_get(f, kv);
 		if (!s)
 			return -ENOMEM;

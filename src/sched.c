@@ -85,7 +85,8 @@ static int collect_hists(struct rl_sched *s, struct rl_registry *r)
 			return -ENOMEM;
 	}
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		char svc[RL_SVC_NAME_LEN];
+		struct rl_svc_labels names;
+		const char *kv[RL_KV_MAX];
 		struct rl_sample *smp;
 		__u64 n;
 
@@ -93,9 +94,7 @@ static int collect_hists(struct rl_sched *s, struct rl_registry *r)
 		prev = &key;
 		if (key.hist >= RL_SCHED_HIST_N || bpf_map_lookup_elem(fd, &key, &n))
 			continue;
-		rl_svc_name(&key.svc, svc, sizeof(svc));
-		const char *kv[] = { "service_name", svc, NULL };
-
+		rl_svc_kv(&key.svc, &names, kv);
 		smp = rl_sample_get(fam[key.hist], kv);
 		if (!smp)
 			return -ENOMEM;
@@ -124,21 +123,20 @@ static int collect_cpu(struct rl_sched *s, struct rl_registry *r)
 	if (!mode || !oncpu)
 		return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		char svc[RL_SVC_NAME_LEN];
+		struct rl_svc_labels names;
+		const char *kv[RL_KV_MAX];
 		struct rl_sample *u, *sy, *on;
 
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &st))
 			continue;
-		rl_svc_name(&key, svc, sizeof(svc));
-		const char *ukv[] = { "service_name", svc, "mode", "user", NULL };
-		const char *skv[] = { "service_name", svc, "mode", "system", NULL };
-		const char *okv[] = { "service_name", svc, NULL };
-
-		u = rl_sample_get(mode, ukv);
-		sy = rl_sample_get(mode, skv);
-		on = rl_sample_get(oncpu, okv);
+		rl_svc_kv(&key, &names, kv);
+		on = rl_sample_get(oncpu, kv);
+		rl_svc_labels_kv(&key, &names, kv, "mode", "user", NULL);
+		u = rl_sample_get(mode, kv);
+		rl_svc_labels_kv(&key, &names, kv, "mode", "system", NULL);
+		sy = rl_sample_get(mode, kv);
 		if (!u || !sy || !on)
 			return -ENOMEM;
 		u->value += (double)st.user_ns / 1e9;
@@ -208,8 +206,10 @@ static int collect_procs(struct rl_sched *s, struct rl_registry *r)
 				gone[ngone++] = key;
 			continue;
 		}
-		const char *kv[] = { "service_name", name, NULL };
+		struct rl_svc_labels names;
+		const char *kv[RL_KV_MAX];
 
+		rl_svc_kv_pid((int)key, name, &names, kv);
 		a = rl_sample_get(rss_f, kv);
 		b = rl_sample_get(thr_f, kv);
 		c = rl_sample_get(proc_f, kv);

@@ -86,27 +86,18 @@ fail:
 
 static const char *const dir_names[] = { [RL_DIR_INBOUND] = "inbound", [RL_DIR_OUTBOUND] = "outbound" };
 
-/*
- * Label pairs for a service endpoint: service_name, direction (unless
- * with_dir is false) and server_port or peer_port. kv must hold 7 slots;
- * port holds the port's text.
- */
-static void svc_labels(const struct rl_svc_key *svc, bool with_dir, const char **kv, char *name,
-		       size_t namelen, char port[8])
+/* A service endpoint's labels: the service's, direction (unless with_dir is false), the port. */
+static void svc_labels(const struct rl_svc_key *svc, bool with_dir, const char **kv,
+		       struct rl_svc_labels *store, char port[8])
 {
-	unsigned i = 0;
+	const char *port_name = svc->dir == RL_DIR_INBOUND ? "server_port" : "peer_port";
 
-	rl_svc_name(svc, name, namelen);
 	snprintf(port, 8, "%u", svc->port);
-	kv[i++] = "service_name";
-	kv[i++] = name;
-	if (with_dir) {
-		kv[i++] = "direction";
-		kv[i++] = dir_names[svc->dir & 1];
-	}
-	kv[i++] = svc->dir == RL_DIR_INBOUND ? "server_port" : "peer_port";
-	kv[i++] = port;
-	kv[i] = NULL;
+	if (with_dir)
+		rl_svc_labels_kv(svc, store, kv, "direction", dir_names[svc->dir & 1], port_name, port,
+				 NULL);
+	else
+		rl_svc_labels_kv(svc, store, kv, port_name, port, NULL);
 }
 
 static int collect_hists(struct rl_tcp *t, struct rl_registry *r)
@@ -125,8 +116,9 @@ static int collect_hists(struct rl_tcp *t, struct rl_registry *r)
 	if (!fam[0] || !fam[1])
 		return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		const char *kv[8];
-		char name[RL_SVC_NAME_LEN], port[8];
+		const char *kv[RL_KV_MAX];
+		struct rl_svc_labels names;
+		char port[8];
 		struct rl_sample *s;
 		__u64 n;
 
@@ -134,7 +126,7 @@ static int collect_hists(struct rl_tcp *t, struct rl_registry *r)
 		prev = &key;
 		if (key.hist >= RL_TCP_HIST_N || bpf_map_lookup_elem(fd, &key, &n))
 			continue;
-		svc_labels(&key.svc, key.hist == RL_TCP_HIST_CONN_DURATION, kv, name, sizeof(name), port);
+		svc_labels(&key.svc, key.hist == RL_TCP_HIST_CONN_DURATION, kv, &names, port);
 		s = rl_sample_get(fam[key.hist], kv);
 		if (!s)
 			return -ENOMEM;
@@ -185,8 +177,9 @@ static int collect_stats(struct rl_tcp *t, struct rl_registry *r)
 			return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct rl_tcp_stats st;
-		const char *kv[10];
-		char name[RL_SVC_NAME_LEN], port[8];
+		const char *kv[RL_KV_MAX];
+		struct rl_svc_labels names;
+		char port[8];
 
 		key = next;
 		prev = &key;
@@ -202,7 +195,7 @@ static int collect_stats(struct rl_tcp *t, struct rl_registry *r)
 
 			if (key.dir == RL_DIR_INBOUND && d->off == offsetof(struct rl_tcp_stats, connect_errors))
 				continue;
-			svc_labels(&key, true, kv, name, sizeof(name), port);
+			svc_labels(&key, true, kv, &names, port);
 			for (n = 0; kv[n]; n++)
 				;
 			if (d->reset) {

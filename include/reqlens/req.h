@@ -50,6 +50,7 @@ struct rl_req_state {
 	__u32 split_tid;	/* 0: no split for this request */
 	__u64 cpu0, runq0, blocked0;
 	__u64 cpu1, runq1, blocked1;
+	__u64 handler_ns;	/* probed functions' time on the serving thread */
 	char head[RL_REQ_HEAD_LEN];	/* first bytes of the read that began it */
 };
 
@@ -61,6 +62,7 @@ enum rl_req_hist {
 	RL_REQ_HIST_CPU,		/* the serving thread on a CPU */
 	RL_REQ_HIST_RUNQ,		/* ... runnable, waiting for a CPU */
 	RL_REQ_HIST_BLOCKED,		/* ... asleep */
+	RL_REQ_HIST_HANDLER,		/* probed handler functions within it */
 	RL_REQ_HIST_N,
 };
 
@@ -80,6 +82,7 @@ struct rl_req_event {
 	__u64 duration_ns;
 	__u64 queue_ns;		/* server side only */
 	__u64 cpu_ns, runq_ns, blocked_ns;	/* valid when has_split */
+	__u64 handler_ns;	/* probed functions' time within it (server side) */
 	__u32 peer_addr[4];	/* client side: the server's address (v4 in [0]) */
 	__u16 status;		/* 0 when the response had no status line */
 	__u16 pipelined;	/* index of this request within its read */

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * User functions timed from uprobes and USDT probes, without touching the
+ * target. An entry pushes a timestamp for (thread, function); the matching
+ * return pops it. Go moves goroutine stacks, which uretprobes corrupt, so
+ * Go functions get a plain uprobe on each return instruction instead and
+ * are keyed by goroutine (the g pointer the Go ABI keeps in a register).
+ *
+ * When the thread is serving a request that bpf/req.bpf.c tracks (its
+ * `serving` task storage names the connection), the time is added to that
+ * request's handler time.
+ */
+#include "common.bpf.h"
+#include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
+#include "reqlens/func.h"
+#include "reqlens/req.h"
+#include "reqlens/tcp.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* bpf/req.bpf.c runs and shares conns and serving. */
+const volatile bool attribute = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct rl_func_call_key);
+	__type(value, struct rl_func_calls);
+} calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct rl_func_hist_key);
+	__type(value, __u64);
+} func_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct rl_conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} serving SEC(".maps");
+
+#if defined(__TARGET_ARCH_x86)
+#define GO_G_REG(ctx) ((ctx)->r14)
+#elif defined(__TARGET_ARCH_arm64)
+#define GO_G_REG(ctx) ((ctx)->regs[28])
+#endif
+
+static __always_inline int enter(__u64 owner, __u32 func)
+{
+	struct rl_func_call_key k = { .owner = owner, .func = func };
+	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k), fresh = {};
+	__u32 d;
+
+	if (!c) {
+		fresh.ts[0] = bpf_ktime_get_ns();
+		fresh.depth = 1;
+		if (bpf_map_update_elem(&calls, &k, &fresh, BPF_ANY))
+			rl_lost(RL_LOST_STATS_MAP_FULL);
+		return 0;
+	}
+	d = c->depth++;
+	if (d < RL_FUNC_DEPTH)
+		c->ts[d] = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* The request the current thread serves gets this much handler time. */
+static __always_inline void attribute_to_request(__u64 ns)
+{
+	__u64 *sk;
+	struct rl_conn *c;
+
+	if (!attribute)
+		return;
+	sk = bpf_task_storage_get(&serving, bpf_get_current_task_btf(), 0, 0);
+	if (!sk || !*sk)
+		return;
+	c = bpf_map_lookup_elem(&conns, sk);
+	if (c && c->req.phase != RL_PHASE_IDLE)
+		__sync_fetch_and_add(&c->req.handler_ns, ns);
+}
+
+static __always_inline int leave(__u64 owner, __u32 func)
+{
+	struct rl_func_call_key k = { .owner = owner, .func = func };
+	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k);
+	struct rl_func_hist_key h = { .func = func };
+	__u64 now = bpf_ktime_get_ns(), ns;
+	__u32 d;
+
+	/* A return without its entry: attached mid-call. Not timed. */
+	if (!c || !c->depth)
+		return 0;
+	d = --c->depth;
+	if (d >= RL_FUNC_DEPTH)
+		return 0;
+	ns = now - c->ts[d & (RL_FUNC_DEPTH - 1)];
+	if (!d)
+		bpf_map_delete_elem(&calls, &k);
+	rl_current_svc(&h.svc, 0, 0);
+	rl_hist_record(&func_hists, &h, &h.bucket, ns);
+	attribute_to_request(ns);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rl_func_entry)
+{
+	return enter(bpf_get_current_pid_tgid(), (__u32)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(rl_func_exit)
+{
+	return leave(bpf_get_current_pid_tgid(), (__u32)bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rl_go_entry)
+{
+	return enter(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
+}
+
+/* Attached to each return instruction of a Go function. */
+SEC("uprobe")
+int BPF_KPROBE(rl_go_return)
+{
+	return leave(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
+}
+
+/* USDT: a start/end pair is timed like a function; a lone probe only counts. */
+SEC("usdt")
+int BPF_USDT(rl_usdt_start)
+{
+	return enter(bpf_get_current_pid_tgid(), (__u32)bpf_usdt_cookie(ctx));
+}
+
+SEC("usdt")
+int BPF_USDT(rl_usdt_end)
+{
+	return leave(bpf_get_current_pid_tgid(), (__u32)bpf_usdt_cookie(ctx));
+}
+
+SEC("usdt")
+int BPF_USDT(rl_usdt_point)
+{
+	struct rl_func_hist_key h = { .func = (__u32)bpf_usdt_cookie(ctx) };
+
+	rl_current_svc(&h.svc, 0, 0);
+	rl_hist_record(&func_hists, &h, &h.bucket, 0);
+	return 0;
+}
