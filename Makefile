@@ -92,7 +92,7 @@ integration: reqlens fixtures
 # (a sub-make, so that pkg-config answers only once they are there).
 test:
 	$(Q)./scripts/deps.sh test
-	$(Q)$(MAKE) --no-print-directory unit integration
+	$(Q)$(MAKE) --no-print-directory unit integration deploy-test
 
 run:
 	$(Q)./scripts/deps.sh build
