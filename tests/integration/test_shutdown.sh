@@ -13,6 +13,11 @@ for p in json.load(sys.stdin):
     if p.get("name", "").startswith("rl_"):
         print(p["id"], p["name"])'
 }
+# fd_ids PID KEY: the prog_id (or link_id) of every BPF fd the process holds:
+# exactly its own, whatever other agents run on this host.
+fd_ids() {
+	grep -h "^$2:" /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un
+}
 # links_of IDS...: "LINK_ID PROG_ID" of the links that run one of the programs.
 links_of() {
 	bpftool -j link show 2>/dev/null | /usr/bin/python3 -c '
@@ -24,21 +29,17 @@ for l in json.load(sys.stdin):
 }
 
 for sig in TERM INT; do
-	before=$(rl_progs | awk '{ print $1 }' | sort)
-	[[ -n "$before" ]] && note "rl_ programs loaded by someone else before the agent starts: $(oneline "$before")"
-
 	start_agent
-	ours=$(comm -13 <(echo "$before") <(rl_progs | awk '{ print $1 }' | sort) | grep .)
-	[[ -n "$ours" ]] || fail "no BPF program named rl_* appeared while the agent runs (bpftool prog show: $(rl_progs | tr '\n' ' '))"
-	# shellcheck disable=SC2086
-	our_links=$(links_of $ours)
-	note "SIG$sig: the agent loaded programs $(oneline "$ours") with links $(echo "$our_links" | awk '{ print $1 }' | tr '\n' ' ')"
-
 	# Some traffic so that the programs have run.
 	start_server --connections 3
 	run_client --port "$SERVER_PORT" --connections 3
 	wait_server
 	scrape
+
+	ours=$(fd_ids "$AGENT_PID" prog_id)
+	[[ -n "$ours" ]] || fail "the agent holds no BPF program fd"
+	our_links=$(fd_ids "$AGENT_PID" link_id)
+	note "SIG$sig: the agent holds programs $(oneline "$ours") and links $(oneline "$our_links")"
 
 	t0=$(now_ms)
 	kill -"$sig" "$AGENT_PID"
@@ -57,11 +58,11 @@ for sig in TERM INT; do
 	# Programs are freed as their last reference goes; allow a moment.
 	leftover() {
 		# shellcheck disable=SC2086
-		LEFT_PROGS=$(comm -12 <(echo "$ours") <(rl_progs | awk '{ print $1 }' | sort) | grep .)
-		LEFT_NEW=$(comm -13 <(echo "$before") <(rl_progs | awk '{ print $1 }' | sort) | grep .)
-		# shellcheck disable=SC2086
-		LEFT_LINKS=$(links_of $ours)
-		[[ -z "$LEFT_PROGS$LEFT_NEW$LEFT_LINKS" ]]
+		LEFT_PROGS=$(comm -12 <(echo "$ours") <(bpftool -j prog show 2>/dev/null |
+			/usr/bin/python3 -c 'import json,sys; [print(p["id"]) for p in json.load(sys.stdin)]' | sort -un) | grep .)
+		LEFT_LINKS=$(comm -12 <(echo "$our_links") <(bpftool -j link show 2>/dev/null |
+			/usr/bin/python3 -c 'import json,sys; [print(l["id"]) for l in json.load(sys.stdin)]' | sort -un) | grep .)
+		[[ -z "$LEFT_PROGS$LEFT_LINKS" ]]
 	}
 	deadline=$(( $(now_ms) + 2000 ))
 	until leftover; do
@@ -69,9 +70,6 @@ for sig in TERM INT; do
 		sleep 0.05
 	done
 	[[ -z "$LEFT_PROGS" ]] || fail "SIG$sig: BPF programs of the agent still loaded after it exited: $(rl_progs | tr '\n' ' ')"
-	[[ -z "$LEFT_NEW" ]] || fail "SIG$sig: rl_* BPF programs loaded after the agent exited: $(rl_progs | tr '\n' ' ')"
-	[[ -z "$LEFT_LINKS" ]] || fail "SIG$sig: BPF links (id prog_id) of the agent still there after it exited: $LEFT_LINKS"
-	after=$(rl_progs)
-	[[ -z "$after" ]] && note "SIG$sig: bpftool prog show lists no rl_* program" ||
-		note "SIG$sig: rl_* programs that are not ours (loaded before we started): $(oneline "$after")"
+	[[ -z "$LEFT_LINKS" ]] || fail "SIG$sig: BPF links of the agent still there after it exited: $(oneline "$LEFT_LINKS")"
+	note "SIG$sig: none of the agent's programs or links is left"
 done
