@@ -43,6 +43,8 @@ drive "$FAST_MS" 40
 wait_until 10 "the agent to count the warm-up requests" _count_is 40
 TOTAL=40
 
+_log_has() { (( $(wc -l <"$SERVER_LOG") >= $1 )); }
+
 # window NAME DELAY_MS: a snapshot around N requests of DELAY_MS; its server
 # log lines (the ground truth) go to $T/NAME.truth.
 window() {
@@ -58,7 +60,9 @@ window() {
 	TOTAL=$((TOTAL + N))
 	# The agent drains its ring buffer every 100 ms: wait until it has them all.
 	wait_until 10 "the agent to count $TOTAL requests (window $name)" _count_is "$TOTAL"
-	tail -n +"$((lines0 + 1))" "$SERVER_LOG" >"$T/$name.truth"
+	# The server logs a request after writing its response, which the agent may count first.
+	wait_until 10 "the server to log its $N requests (window $name)" _log_has "$((lines0 + N))"
+	tail -n +"$((lines0 + 1))" "$SERVER_LOG" | head -n "$N" >"$T/$name.truth"
 	while (( $(now_ms) < t0 + WINDOW_MS )); do sleep 0.1; done
 	# SIGINT ends the window: the second read happens at once.
 	kill -INT "$pid"
