@@ -42,7 +42,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
-.PHONY: all deps test unit integration fixtures bench clean vmlinux run
+.PHONY: all deps test unit integration fixtures bench clean vmlinux run agent
 all: reqlens
 
 # Installs the Debian build packages that are missing (needs root).
@@ -94,7 +94,14 @@ test:
 	$(Q)./scripts/deps.sh test
 	$(Q)$(MAKE) --no-print-directory unit integration deploy-test
 
+# The main job: the before/after demo (demo/run.sh) on the embedded service.
 run:
+	$(Q)./scripts/deps.sh build
+	$(Q)$(MAKE) --no-print-directory reqlens
+	$(Q)./demo/run.sh
+
+# Just the agent, in the foreground: make agent ARGS='--uprobe=...'
+agent:
 	$(Q)./scripts/deps.sh build
 	$(Q)$(MAKE) --no-print-directory reqlens
 	$(Q)./reqlens $(ARGS)
