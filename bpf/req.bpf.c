@@ -17,6 +17,7 @@
 #include "common.bpf.h"
 #include "reqlens/req.h"
 #include "reqlens/sched.h"
+#include "thread.bpf.h"
 #include "reqlens/tcp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -28,13 +29,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile bool keep_until_destroy = false;
 /* bpf/sched.bpf.c runs and shares its per-thread totals (threads). */
 const volatile bool split = false;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct rl_thread);
-} threads SEC(".maps");
 
 /* The connection whose request each thread read last: bpf/func.bpf.c adds
  * probed handler time to it. Only kept while functions are probed. */
@@ -225,7 +219,8 @@ static __always_inline bool thread_totals(__u64 now, __u64 *cpu, __u64 *runq, __
 
 	if (!split)
 		return false;
-	th = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	/* The thread is running now: a state created here counts its CPU from now. */
+	th = rl_thread_of(bpf_get_current_task_btf(), now);
 	if (!th)
 		return false;
 	/* It is running: add the stretch since it was switched in. */

@@ -9,6 +9,7 @@
 #include "common.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include "reqlens/sched.h"
+#include "thread.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -21,13 +22,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } services SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct rl_thread);
-} threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -43,14 +37,15 @@ struct {
 	__type(value, struct rl_sched_stats);
 } sched_stats SEC(".maps");
 
-/* tp_btf hands a trusted task: its thread storage, created on first use. */
+/* A service's thread: its state, created on first use (see thread.bpf.h). */
 static __always_inline struct rl_thread *thread_of(struct task_struct *t)
 {
 	__u32 tgid = BPF_CORE_READ(t, tgid);
 
 	if (!bpf_map_lookup_elem(&services, &tgid))
 		return NULL;
-	return bpf_task_storage_get(&threads, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* Met at a switch or a wakeup, it is not running: its CPU time starts at switch-in. */
+	return rl_thread_of(t, 0);
 }
 
 static __always_inline void svc_of(struct task_struct *t, struct rl_svc_key *svc)
@@ -88,7 +83,7 @@ static __always_inline void account(struct task_struct *prev, struct rl_thread *
 	struct rl_sched_stats *s, zero = {};
 	struct rl_svc_key svc;
 
-	if (th->exec_last) {
+	{
 		svc_of(prev, &svc);
 		s = bpf_map_lookup_elem(&sched_stats, &svc);
 		if (!s) {
@@ -120,8 +115,12 @@ int BPF_PROG(rl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			th->cpu_ns += now - th->ts_oncpu;
 		th->ts_oncpu = 0;
 		account(prev, th);
-		/* Still runnable: preempted, so it waits for a CPU from now. */
-		if (task_state(prev) == TASK_RUNNING) {
+		/*
+		 * Still runnable: preempted, so it waits for a CPU from now. A task
+		 * preempted after setting a sleeping state stays on the run queue:
+		 * preempt, not its state, says so.
+		 */
+		if (preempt || task_state(prev) == TASK_RUNNING) {
 			th->ts_runnable = now;
 			th->ts_blocked = 0;
 		} else {
@@ -131,6 +130,9 @@ int BPF_PROG(rl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	}
 	th = thread_of(next);
 	if (th) {
+		/* Back on a CPU with no wakeup seen: it never slept, it waited. */
+		if (!th->ts_runnable && th->ts_blocked)
+			th->ts_runnable = th->ts_blocked;
 		if (th->ts_runnable) {
 			__u64 wait = now - th->ts_runnable;
 
@@ -138,6 +140,7 @@ int BPF_PROG(rl_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			hist(next, RL_SCHED_HIST_RUNQ, wait);
 			th->ts_runnable = 0;
 		}
+		th->ts_blocked = 0;
 		th->ts_oncpu = now;
 	}
 	return 0;

@@ -23,6 +23,7 @@ struct rl_thread {
 	__u64 exec_last;	/* se.sum_exec_runtime at the last switch-out */
 	__u64 utime_last;
 	__u64 stime_last;
+	__u64 started;		/* the baselines above were taken */
 };
 
 enum rl_sched_hist {
