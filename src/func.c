@@ -181,7 +181,11 @@ static int attach_uprobes(struct rl_func *f, const struct rl_probe_spec *p, cons
 						syms[i].offset + rets[r], false, id);
 			free(rets);
 		}
-		if (err)
+		if (err == -EACCES || err == -EPERM)
+			rl_error("--uprobe: attaching to %s in %s was refused (%s): uprobes need "
+				 "CAP_SYS_ADMIN on kernels with the CVE-2025-38466 fix", syms[i].name,
+				 b->path, strerror(-err));
+		else if (err)
 			rl_error("--uprobe: attaching to %s in %s failed: %s", syms[i].name, b->path,
 				 strerror(-err));
 		else
@@ -275,8 +279,11 @@ static int attach_spec(struct rl_func *f, unsigned spec, bool initial)
 				p->usdt ? "usdt" : "uprobe", p->binary);
 			return 0;
 		}
-		rl_error("--%s: cannot open %s: %s", p->usdt ? "usdt" : "uprobe", p->binary,
-			 err == -ENOENT ? "no such file" : strerror(-err));
+		rl_error("--%s: cannot open %s: %s%s", p->usdt ? "usdt" : "uprobe", p->binary,
+			 err == -ENOENT ? "no such file" : strerror(-err),
+			 err == -EACCES || err == -EPERM
+				 ? " (another user's binary needs CAP_DAC_READ_SEARCH, another process's "
+				   "files CAP_SYS_PTRACE)" : "");
 		return err;
 	}
 	for (size_t i = 0; i < n && !err; i++) {

@@ -4,7 +4,10 @@
 // It is generated from the manifests, so the container test runs what they say.
 //
 //   node oci-config.mjs --variant base|minimal --rootfs DIR --image-config FILE \
-//        --listen 127.0.0.1:PORT --node NAME > config.json
+//        --listen 127.0.0.1:PORT --node NAME [--arg ARG ...] > config.json
+//
+// --arg appends an argument to the manifest's (the test's --uprobe, which a real
+// deployment would add in an overlay of its own).
 //
 // Where it departs from a kubelet, on purpose:
 // - the host's network namespace: a pod has its own (the DaemonSet has no hostNetwork),
@@ -28,6 +31,7 @@ const { values: opt } = parseArgs({
 		"image-config": { type: "string" },
 		listen: { type: "string" },
 		node: { type: "string" },
+		arg: { type: "string", multiple: true },
 	},
 });
 for (const k of ["variant", "rootfs", "image-config", "listen", "node"])
@@ -79,7 +83,7 @@ for (const e of c.env ?? []) {
 // args replace the image's CMD; the entrypoint stays (no `command:` in the manifest).
 if (c.command) throw new Error("oci-config: container command is not mirrored");
 const args = (c.args ?? []).map((a) =>
-	a.startsWith("--web.listen-address=") ? `--web.listen-address=${opt.listen}` : a);
+	a.startsWith("--web.listen-address=") ? `--web.listen-address=${opt.listen}` : a).concat(opt.arg ?? []);
 
 // What containerd gives every container, then the pod's hostPath volumes.
 const mounts = [

@@ -4,8 +4,9 @@
 #       (tests/deploy/validate.mjs), and proof that its guards catch a bad change;
 #   (b) the image: deploy/Dockerfile built for real with podman on a debootstrapped
 #       debian:bookworm (no registry here), then run with runc the way each DaemonSet
-#       variant runs it (config generated from the manifests), measuring a TCP server on
-#       the host;
+#       variant runs it (config generated from the manifests), measuring a server on the
+#       host: its connections, and a function in it through a uprobe (--uprobe=NAME:SYMBOL,
+#       NAME resolved through /proc/PID/root, the binary being invisible to the container);
 #   (c) Prometheus scraping the containerised agent with deploy/prometheus/scrape.yml.
 # Ends with "N passed, N failed"; exits 1 when a test failed. Every network test talks to
 # 127.0.0.1 only. It installs the Debian and npm packages it needs when they are missing.
@@ -16,8 +17,10 @@ repo=$PWD
 here=$repo/tests/deploy
 
 IMAGE=${REQLENS_TEST_IMAGE:-localhost/reqlens:test}
-CONNS=5                          # connections made to the test server per variant
-PY=/usr/bin/python3              # Debian's: its process name is python3 (not a pyenv shim's)
+CONNS=5                          # connections (one request each) made to the test server per variant
+PY=/usr/bin/python3              # Debian's (not a pyenv shim)
+SRV_NAME=rl-deploy-srv           # the host server's binary and process name (tests/deploy/handler-server.c)
+SRV_USER=nobody                  # ...and the user it runs as: not the agent's
 
 passed=0 failed=0 skipped=0
 pass() { passed=$((passed + 1)); echo "ok - $1"; }
@@ -87,7 +90,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	fail "running as root" "the deploy tests build images and run containers: run them as root"
 	finish
 fi
-want=(podman buildah debootstrap runc prometheus curl python3)
+want=(podman buildah debootstrap runc prometheus curl python3 gcc libc6-dev)
 # node and npm may come from elsewhere than Debian (they do on the build machines): a
 # working node is kept, never replaced by Debian's.
 command -v node >/dev/null || want+=(nodejs)
@@ -142,8 +145,12 @@ mutate() {
 		fail "$name" "$(grep '^not ok' "$tmp/mutant.out" | head -n 3 | tr '\n' ' ')"
 	fi
 }
-mutate "minimal variant gaining SYS_ADMIN is caught" "minimal variant:" \
-	deploy/kubernetes/minimal/securitycontext.yaml 's/^\( *\)# - SYS_ADMIN$/\1- SYS_ADMIN/'
+mutate "minimal variant gaining BPF (its commented-out alternative) is caught" "minimal variant:" \
+	deploy/kubernetes/minimal/securitycontext.yaml 's/^\( *\)# - BPF$/\1- BPF/'
+mutate "minimal variant gaining NET_ADMIN is caught" "minimal variant:" \
+	deploy/kubernetes/minimal/securitycontext.yaml 's/^\( *\)- SYS_PTRACE$/&\n\1- NET_ADMIN/'
+mutate "minimal variant losing SYS_PTRACE is caught" "minimal variant:" \
+	deploy/kubernetes/minimal/securitycontext.yaml '/^ *- SYS_PTRACE$/d'
 mutate "minimal variant allowing privilege escalation is caught" "minimal variant:" \
 	deploy/kubernetes/minimal/securitycontext.yaml 's/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/'
 mutate "a misspelt field is caught" "kubernetes-models deploy/kubernetes/base/daemonset.yaml" \
@@ -204,14 +211,16 @@ extra=$(ls "$rootfs"/usr/bin/{cc,gcc,clang,make,bpftool} "$rootfs"/var/lib/apt/l
 [ -z "$extra" ] && pass "image: slim (no toolchain, no apt lists)" || fail "image: slim" "$extra"
 echo "image size: $(podman image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1 / 1e6}')"
 
-# start_agent VARIANT PORT: runs the image as the DaemonSet variant would, in the
-# background; sets $cid.
+# start_agent VARIANT PORT [ARG...]: runs the image as the DaemonSet variant would, with
+# ARGs after the manifest's, in the background; sets $cid.
 start_agent() {
-	local variant=$1 port=$2 bundle=$tmp/bundle-$1
+	local variant=$1 port=$2 bundle=$tmp/bundle-$1 a extra=()
+	shift 2
+	for a in "$@"; do extra+=(--arg="$a"); done
 	cid=reqlens-deploy-$$-$variant
 	mkdir -p "$bundle"
 	node "$here/oci-config.mjs" --variant "$variant" --rootfs "$rootfs" --image-config "$tmp/image.json" \
-		--listen "127.0.0.1:$port" --node "$(hostname)" >"$bundle/config.json" || return 1
+		--listen "127.0.0.1:$port" --node "$(hostname)" "${extra[@]}" >"$bundle/config.json" || return 1
 	containers+=("$cid")
 	runc --root "$state" run --bundle "$bundle" "$cid" </dev/null >"$tmp/agent-$variant.log" 2>&1 &
 	runc_pid=$!
@@ -267,19 +276,78 @@ prometheus_test() {
 	fi
 }
 
+# ---- the host server -------------------------------------------------------------------
+step "(b) the host server (tests/deploy/handler-server.c)"
+# Where a service's binary can be hard to reach: owned by a user of its own, readable by
+# that user only (mode 0700), in a directory only that user can enter. The container sees
+# none of the host's /tmp: the agent gets at the binary only through /proc/PID/root (or
+# /proc/PID/exe) of the running server.
+chmod 0711 "$tmp" # the server's user has to reach its directory
+srv_dir=$tmp/srv srv_bin=$tmp/srv/$SRV_NAME
+srv_group=$(id -gn "$SRV_USER")
+if mkdir -p "$tmp/srv-build" && gcc -O2 -Wall -Werror -o "$tmp/srv-build/$SRV_NAME" "$here/handler-server.c" 2>"$tmp/srv-build.log" &&
+	install -d -o "$SRV_USER" -g "$srv_group" -m 0700 "$srv_dir" &&
+	install -o "$SRV_USER" -g "$srv_group" -m 0700 "$tmp/srv-build/$SRV_NAME" "$srv_bin" &&
+	nm "$srv_bin" | grep -q ' T handle_request$'; then
+	pass "host server built: $srv_bin, mode 0700, owner $SRV_USER, handle_request in .symtab"
+else
+	cat "$tmp/srv-build.log"
+	fail "host server built"
+	finish
+fi
+# The premise of DAC_READ_SEARCH in the minimal set: root without capabilities cannot read it.
+if setpriv --inh-caps=-all --bounding-set=-all --securebits=+noroot,+noroot_locked -- \
+	cat "$srv_bin" >/dev/null 2>&1; then
+	fail "host server's binary is unreadable to root without capabilities" "it was read"
+else
+	pass "host server's binary is unreadable to root without capabilities"
+fi
+# tcp_open PORT: something listens there. The connection sends nothing, so the server
+# closes it without calling handle_request.
+tcp_open() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+stop_server() { kill "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; }
+# metric_is EXPECTED NAME LABEL=VALUE...: the agent's sample equals EXPECTED ("+": is > 0);
+# sets $got.
+metric_is() {
+	local expect=$1
+	shift
+	got=$(node "$here/metric.mjs" "http://127.0.0.1:$port/metrics" "$@")
+	if [ "$expect" = + ]; then
+		awk -v v="${got:-0}" 'BEGIN { exit !(v > 0) }'
+	else
+		[ "$got" = "$expect" ]
+	fi
+}
+
 for variant in base minimal; do
 	label=$([ "$variant" = base ] && echo privileged || echo minimal-capability)
 	step "(b) $label variant in runc"
-	port=$(free_port)
-	if ! start_agent "$variant" "$port"; then
-		fail "$label: OCI config from the manifests"
+	# The server first, so that the agent finds it when it starts.
+	srv_port=$(free_port)
+	setpriv --reuid="$SRV_USER" --regid="$srv_group" --clear-groups -- "$srv_bin" "$srv_port" \
+		>"$tmp/srv-$variant.log" 2>&1 &
+	srv_pid=$!
+	pids+=("$srv_pid")
+	if ! wait_for 10 tcp_open "$srv_port"; then
+		cat "$tmp/srv-$variant.log"
+		fail "$label: host server listening on 127.0.0.1:$srv_port"
+		stop_server
 		continue
 	fi
-	if wait_for 30 http_ok "http://127.0.0.1:$port/readyz"; then
+	port=$(free_port)
+	if ! start_agent "$variant" "$port" "--uprobe=$SRV_NAME:handle_request"; then
+		fail "$label: OCI config from the manifests"
+		stop_server
+		continue
+	fi
+	# Ready, or given up: an agent that exits at start is not waited for.
+	ready_or_exited() { http_ok "http://127.0.0.1:$port/readyz" || ! kill -0 "$runc_pid" 2>/dev/null; }
+	if wait_for 30 ready_or_exited && http_ok "http://127.0.0.1:$port/readyz"; then
 		pass "$label: agent ready in the container (/readyz 200)"
 	else
 		cat "$tmp/agent-$variant.log"
 		fail "$label: agent ready in the container (/readyz 200)"
+		stop_server
 		continue
 	fi
 	http_ok "http://127.0.0.1:$port/healthz" && pass "$label: /healthz 200" || fail "$label: /healthz 200"
@@ -289,26 +357,49 @@ for variant in base minimal; do
 		pass "$label: root filesystem is read-only"
 	fi
 
-	# A TCP server on the host, outside the container, and CONNS connections to it.
-	srv_port=$(free_port)
-	mkdir -p "$tmp/www"
-	"$PY" -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$srv_port" >/dev/null 2>&1 &
-	srv_pid=$!
-	pids+=("$srv_pid")
-	wait_for 10 http_ok "http://127.0.0.1:$srv_port/" # that is connection number 1
-	for _ in $(seq 2 "$CONNS"); do http_ok "http://127.0.0.1:$srv_port/"; done
-	metric="reqlens_tcp_connections_total{service_name=\"python3\",direction=\"inbound\",server_port=\"$srv_port\"}"
-	count() {
-		got=$(node "$here/metric.mjs" "http://127.0.0.1:$port/metrics" reqlens_tcp_connections_total \
-			service_name=python3 direction=inbound server_port="$srv_port")
-		[ "$got" = "$CONNS" ]
-	}
-	if wait_for 10 count; then
-		pass "$label: $metric == $CONNS"
+	# The uprobe: resolved from the process name, on the host process's binary.
+	if runc --root "$state" exec "$cid" /usr/bin/test -e "$srv_bin" >/dev/null 2>&1; then
+		fail "$label: the host server's binary is not in the container's filesystem" "$srv_bin is there"
 	else
-		fail "$label: $metric == $CONNS" "got '${got:-}'"
+		pass "$label: the host server's binary is not in the container's filesystem"
 	fi
-	kill "$srv_pid" 2>/dev/null
+	probing="msg=\"probing handle_request in $srv_bin (1 process now)\""
+	if grep -qF "$probing" "$tmp/agent-$variant.log"; then
+		pass "$label: agent log: $probing"
+	else
+		fail "$label: agent log: $probing" "$(tr '\n' ' ' <"$tmp/agent-$variant.log")"
+	fi
+
+	# CONNS requests, one per connection; each answer numbers the handle_request call.
+	bad=''
+	for i in $(seq 1 "$CONNS"); do
+		body=$(curl -fsS --max-time 2 "http://127.0.0.1:$srv_port/hello" 2>&1)
+		[ "$body" = "handled /hello #$i" ] || bad+="request $i: '$body' "
+	done
+	[ -z "$bad" ] && pass "$label: the host server answered $CONNS requests, handle_request once each" ||
+		fail "$label: the host server answered $CONNS requests" "$bad"
+
+	svc=(service_name="$SRV_NAME")
+	fn=("${svc[@]}" binary="$SRV_NAME" function=handle_request)
+	checks=(
+		"$CONNS reqlens_tcp_connections_total ${svc[*]} direction=inbound server_port=$srv_port"
+		"$CONNS reqlens_function_calls_total ${fn[*]}"
+		"$CONNS reqlens_function_duration_seconds_count ${fn[*]}"
+		# The scheduler's tp_btf programs, and /proc/PID/status of another user's process.
+		"+ reqlens_process_oncpu_seconds_total ${svc[*]}"
+		"+ reqlens_process_resident_memory_bytes ${svc[*]}"
+	)
+	for c in "${checks[@]}"; do
+		read -r -a w <<<"$c"
+		what="${w[1]}{$(printf '%s,' "${w[@]:2}" | sed -E 's/=([^,]*)/="\1"/g; s/,$//')}"
+		what+=$([ "${w[0]}" = + ] && echo ' > 0' || echo " == ${w[0]}")
+		if wait_for 10 metric_is "${w[@]}"; then
+			pass "$label: $what"
+		else
+			fail "$label: $what" "got '${got:-}'"
+		fi
+	done
+	stop_server
 
 	if [ "$variant" = minimal ]; then
 		step "(c) Prometheus scrapes the container"
@@ -323,5 +414,4 @@ for variant in base minimal; do
 		{ tail -n 5 "$tmp/agent-$variant.log"; fail "$label: agent exits 0 on SIGTERM" "exit $rc"; }
 	runc --root "$state" delete -f "$cid" >/dev/null 2>&1
 done
-
 finish

@@ -14,8 +14,15 @@ import { repo, k8sDir, loadDocs, render, key, modelClass, strictFields } from ".
 
 // The capabilities the minimal variant may add: exactly these, no more, no fewer.
 // Changing deploy/kubernetes/minimal/securitycontext.yaml means changing this list, in
-// the same review.
-const MINIMAL_CAPS = ["BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH"];
+// the same review. Each one is needed by the container test of run.sh (a uprobe on a
+// host server of another user, whose binary only that user can read), found by
+// dropping it (Linux 6.18):
+// - SYS_ADMIN: uprobe perf events (CAP_PERFMON gets EACCES since the fix for
+//   CVE-2025-38466); it also passes the kernel's bpf_capable() and perfmon_capable(),
+//   so BPF and PERFMON would add nothing;
+// - SYS_PTRACE: /proc/PID/exe and /proc/PID/root of another user's process;
+// - DAC_READ_SEARCH: reading a binary that is not readable by others.
+const MINIMAL_CAPS = ["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"];
 // mountPath -> read-only?, for the hostPath volumes both variants mount (same path on the host).
 const HOST_MOUNTS = {
 	"/sys/kernel/btf": true,
