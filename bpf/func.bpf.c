@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * User functions timed from uprobes and USDT probes, without touching the
- * target. An entry pushes a timestamp for (thread, function); the matching
- * return pops it. Go moves goroutine stacks, which uretprobes corrupt, so
- * Go functions get a plain uprobe on each return instruction instead and
- * are keyed by goroutine (the g pointer the Go ABI keeps in a register).
+ * target. An entry pushes a timestamp on the thread's call stack (task
+ * storage: no hash update per call); the matching return pops it. Go moves
+ * goroutine stacks, which uretprobes corrupt, so Go functions get a plain
+ * uprobe on each return instruction instead and are keyed by goroutine (the
+ * g pointer the Go ABI keeps in a register), in a hash map.
  *
  * When the thread is serving a request that bpf/req.bpf.c tracks (its
  * `serving` task storage names the connection), the time is added to that
@@ -29,12 +30,20 @@ struct {
 	__type(value, struct rl_func_calls);
 } calls SEC(".maps");
 
+/* Per CPU: a call's update needs no atomic; user space adds the CPUs up. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 32768);
 	__type(key, struct rl_func_hist_key);
-	__type(value, __u64);
+	__type(value, struct rl_func_bucket);
 } func_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct rl_func_thread);
+} fthreads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -57,7 +66,8 @@ struct {
 #define GO_G_REG(ctx) ((ctx)->regs[28])
 #endif
 
-static __always_inline int enter(__u64 owner, __u32 func)
+/* Goroutines: a (g, function) entry in a hash map. */
+static __always_inline int go_enter(__u64 owner, __u32 func)
 {
 	struct rl_func_call_key k = { .owner = owner, .func = func };
 	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k), fresh = {};
@@ -73,6 +83,24 @@ static __always_inline int enter(__u64 owner, __u32 func)
 	d = c->depth++;
 	if (d < RL_FUNC_DEPTH)
 		c->ts[d] = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline int thread_enter(__u32 func)
+{
+	struct rl_func_thread *t = bpf_task_storage_get(&fthreads, bpf_get_current_task_btf(), 0,
+							 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u32 d;
+
+	if (!t) {
+		rl_lost(RL_LOST_STATS_MAP_FULL);
+		return 0;
+	}
+	d = t->depth++;
+	if (d < RL_FUNC_DEPTH) {
+		t->func[d] = func;
+		t->ts[d] = bpf_ktime_get_ns();
+	}
 	return 0;
 }
 
@@ -92,15 +120,58 @@ static __always_inline void attribute_to_request(__u64 ns)
 		__sync_fetch_and_add(&c->req.handler_ns, ns);
 }
 
-static __always_inline int leave(__u64 owner, __u32 func)
+static __always_inline void record(const struct rl_svc_key *svc, __u32 func, __u64 ns)
 {
-	struct rl_func_call_key k = { .owner = owner, .func = func };
-	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k);
-	struct rl_func_hist_key h = { .func = func };
+	struct rl_func_hist_key h = { .svc = *svc, .func = func, .bucket = rl_hist_bucket(ns) };
+	struct rl_func_bucket *b = bpf_map_lookup_elem(&func_hists, &h), zero = {};
+
+	if (!b) {
+		bpf_map_update_elem(&func_hists, &h, &zero, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&func_hists, &h);
+		if (!b) {
+			rl_lost(RL_LOST_HIST_MAP_FULL);
+			return;
+		}
+	}
+	b->count++;
+	b->sum_ns += ns;
+}
+
+static __always_inline int thread_leave(__u32 func)
+{
+	struct rl_func_thread *t = bpf_task_storage_get(&fthreads, bpf_get_current_task_btf(), 0, 0);
 	__u64 now = bpf_ktime_get_ns(), ns;
 	__u32 d;
 
 	/* A return without its entry: attached mid-call. Not timed. */
+	if (!t || !t->depth)
+		return 0;
+	d = --t->depth;
+	if (d >= RL_FUNC_DEPTH)
+		return 0;
+	/* A return of another function (longjmp skipped its frames): drop them. */
+	if (t->func[d] != func) {
+		t->depth = 0;
+		return 0;
+	}
+	ns = now - t->ts[d];
+	if (!t->svc_known) {
+		rl_current_svc(&t->svc, 0, 0);
+		t->svc_known = 1;
+	}
+	record(&t->svc, func, ns);
+	attribute_to_request(ns);
+	return 0;
+}
+
+static __always_inline int go_leave(__u64 owner, __u32 func)
+{
+	struct rl_func_call_key k = { .owner = owner, .func = func };
+	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k);
+	__u64 now = bpf_ktime_get_ns(), ns;
+	struct rl_svc_key svc;
+	__u32 d;
+
 	if (!c || !c->depth)
 		return 0;
 	d = --c->depth;
@@ -109,8 +180,8 @@ static __always_inline int leave(__u64 owner, __u32 func)
 	ns = now - c->ts[d & (RL_FUNC_DEPTH - 1)];
 	if (!d)
 		bpf_map_delete_elem(&calls, &k);
-	rl_current_svc(&h.svc, 0, 0);
-	rl_hist_record(&func_hists, &h, &h.bucket, ns);
+	rl_current_svc(&svc, 0, 0);
+	record(&svc, func, ns);
 	attribute_to_request(ns);
 	return 0;
 }
@@ -118,47 +189,47 @@ static __always_inline int leave(__u64 owner, __u32 func)
 SEC("uprobe")
 int BPF_KPROBE(rl_func_entry)
 {
-	return enter(bpf_get_current_pid_tgid(), (__u32)bpf_get_attach_cookie(ctx));
+	return thread_enter((__u32)bpf_get_attach_cookie(ctx));
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(rl_func_exit)
 {
-	return leave(bpf_get_current_pid_tgid(), (__u32)bpf_get_attach_cookie(ctx));
+	return thread_leave((__u32)bpf_get_attach_cookie(ctx));
 }
 
 SEC("uprobe")
 int BPF_KPROBE(rl_go_entry)
 {
-	return enter(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
+	return go_enter(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
 }
 
 /* Attached to each return instruction of a Go function. */
 SEC("uprobe")
 int BPF_KPROBE(rl_go_return)
 {
-	return leave(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
+	return go_leave(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
 }
 
 /* USDT: a start/end pair is timed like a function; a lone probe only counts. */
 SEC("usdt")
 int BPF_USDT(rl_usdt_start)
 {
-	return enter(bpf_get_current_pid_tgid(), (__u32)bpf_usdt_cookie(ctx));
+	return thread_enter((__u32)bpf_usdt_cookie(ctx));
 }
 
 SEC("usdt")
 int BPF_USDT(rl_usdt_end)
 {
-	return leave(bpf_get_current_pid_tgid(), (__u32)bpf_usdt_cookie(ctx));
+	return thread_leave((__u32)bpf_usdt_cookie(ctx));
 }
 
 SEC("usdt")
 int BPF_USDT(rl_usdt_point)
 {
-	struct rl_func_hist_key h = { .func = (__u32)bpf_usdt_cookie(ctx) };
+	struct rl_svc_key svc;
 
-	rl_current_svc(&h.svc, 0, 0);
-	rl_hist_record(&func_hists, &h, &h.bucket, 0);
+	rl_current_svc(&svc, 0, 0);
+	record(&svc, (__u32)bpf_usdt_cookie(ctx), 0);
 	return 0;
 }

@@ -380,7 +380,9 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 {
 	int fd = bpf_map__fd(f->skel->maps.func_hists);
 	struct rl_func_hist_key key, next;
+	int ncpu = libbpf_num_possible_cpus();
 	struct rl_family *dur, *calls;
+	struct rl_func_bucket *per_cpu;
 	void *prev = NULL;
 	int err = 0;
 
@@ -390,20 +392,27 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 	calls = rl_family_get(r, "reqlens_function_calls_total",
 			      "Calls of the probed functions, and hits of the probed USDT probes.",
 			      RL_COUNTER);
-	if (!dur || !calls)
+	if (!dur || !calls || ncpu <= 0)
+		return -ENOMEM;
+	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
+	if (!per_cpu)
 		return -ENOMEM;
 	pthread_mutex_lock(&f->lock);
 	while (!err && !bpf_map_get_next_key(fd, prev, &next)) {
 		struct rl_svc_labels names;
 		const char *kv[RL_KV_MAX];
 		const struct func_info *fi;
+		struct rl_func_bucket b = {};
 		struct rl_sample *d, *c;
-		__u64 n;
 
 		key = next;
 		prev = &key;
-		if (key.func >= f->nfuncs || bpf_map_lookup_elem(fd, &key, &n))
+		if (key.func >= f->nfuncs || bpf_map_lookup_elem(fd, &key, per_cpu))
 			continue;
+		for (int i = 0; i < ncpu; i++) {
+			b.count += per_cpu[i].count;
+			b.sum_ns += per_cpu[i].sum_ns;
+		}
 		fi = &f->funcs[key.func];
 		rl_svc_labels_kv(&key.svc, &names, kv, "binary", fi->binary, "function", fi->function, NULL);
 
@@ -413,15 +422,13 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 			err = -ENOMEM;
 			break;
 		}
-		if (key.bucket == RL_HIST_SUM_SLOT) {
-			if (d)
-				d->hist->sum_ns += n;
-			continue;
+		c->value += (double)b.count;
+		if (d) {
+			rl_hist_add(d->hist, key.bucket, b.count);
+			d->hist->sum_ns += b.sum_ns;
 		}
-		c->value += (double)n;
-		if (d)
-			rl_hist_add(d->hist, key.bucket, n);
 	}
 	pthread_mutex_unlock(&f->lock);
+	free(per_cpu);
 	return err ? err : rl_bpfobj_collect_self(f->skel->obj, r);
 }

@@ -19,9 +19,30 @@ struct rl_func_hist_key {
 	__u32 bucket;
 };
 
-/* Entry times of the calls in progress of one function on one thread/goroutine. */
+/*
+ * A bucket's count and the sum of its values: one map update per call, and
+ * the histogram's sum is the sum of its buckets'.
+ */
+struct rl_func_bucket {
+	__u64 count;
+	__u64 sum_ns;
+};
+
+/*
+ * The calls in progress on one thread (task storage), innermost last, and
+ * the thread's service key, read once rather than on every call.
+ */
+struct rl_func_thread {
+	struct rl_svc_key svc;
+	__u64 ts[RL_FUNC_DEPTH];
+	__u32 func[RL_FUNC_DEPTH];
+	__u32 depth;		/* may exceed RL_FUNC_DEPTH: deeper calls are not timed */
+	__u32 svc_known;
+};
+
+/* Entry times of the calls in progress of one function on one goroutine (Go). */
 struct rl_func_call_key {
-	__u64 owner;		/* thread id, or the goroutine's g pointer for Go */
+	__u64 owner;		/* the goroutine's g pointer */
 	__u32 func;
 	__u32 pad;
 };
