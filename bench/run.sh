@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pairs=5 dur=5 modes="sock syscall" out=bench/results.md extra=()
+pairs=5 dur=5 modes="sock sock-noresources syscall" out=bench/results.md extra=()
 while getopts "p:d:m:o:x:" opt; do
 	case $opt in
 	p) pairs=$OPTARG ;; d) dur=$OPTARG ;; m) modes=$OPTARG ;; o) out=$OPTARG ;;
@@ -73,17 +73,28 @@ bpf_ns() {
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
 
+# A configuration's agent flags: the tracking mode, and -noresources turns the
+# scheduler hooks off (the difference from the plain mode is their cost).
+mode_flags() {
+	case $1 in
+	*-noresources) echo "--request-tracking=${1%-noresources} --resources=off" ;;
+	*) echo "--request-tracking=$1" ;;
+	esac
+}
+
 run_wrk >/dev/null # warm-up
 declare -A res
 for mode in $modes; do
 	: > "$work/off.$mode"; : > "$work/on.$mode"; : > "$work/ns.$mode"
 	for i in $(seq "$pairs"); do
 		run_wrk >> "$work/off.$mode"
-		start_agent --request-tracking="$mode"
+		# shellcheck disable=SC2046
+		start_agent $(mode_flags "$mode")
 		run_wrk >> "$work/on.$mode"
 		stop_agent
 		# BPF time per request, in a run of its own: the statistics cost time too.
-		start_agent --request-tracking="$mode" --bpf.stats
+		# shellcheck disable=SC2046
+		start_agent $(mode_flags "$mode") --bpf.stats
 		b0=$(bpf_ns); r=$(run_wrk); b1=$(bpf_ns)
 		stop_agent
 		echo "$r $b0 $b1" | awk '{ printf "%.1f\n", ($6 - $5) / $4 }' >> "$work/ns.$mode"
@@ -104,7 +115,11 @@ done
 	echo "Both ends are on this host, so it includes the client side's framing (wrk's connections) and the"
 	echo "syscall-entry hooks that fire for every read and write on the host."
 	echo
-	echo "| mode | req/s off | req/s on | throughput change | p50 off | p50 on | p99 off | p99 on | BPF ns/request |"
+	echo "Configurations: sock and syscall are the request-tracking modes with everything else on (the"
+	echo "scheduler hooks included); sock-noresources is sock with \`--resources=off\`, so that sock beside"
+	echo "it is the scheduler hooks' own cost."
+	echo
+	echo "| configuration | req/s off | req/s on | throughput change | p50 off | p50 on | p99 off | p99 on | BPF ns/request |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	for mode in $modes; do
 		roff=$(awk '{print $1}' "$work/off.$mode" | median); ron=$(awk '{print $1}' "$work/on.$mode" | median)

@@ -12,6 +12,7 @@
  * request's handler time.
  */
 #include "common.bpf.h"
+#include "conns.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "reqlens/func.h"
@@ -45,13 +46,6 @@ struct {
 	__type(value, struct rl_func_thread);
 } fthreads SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct rl_conn);
-} conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

@@ -15,6 +15,7 @@
  * user space as one event, because routes are normalised there.
  */
 #include "common.bpf.h"
+#include "conns.bpf.h"
 #include "reqlens/req.h"
 #include "reqlens/sched.h"
 #include "thread.bpf.h"
@@ -41,13 +42,6 @@ struct {
 	__type(value, __u64);
 } serving SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct rl_conn);
-} conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

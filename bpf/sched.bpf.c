@@ -7,6 +7,7 @@
  * with the task; everything else is aggregated per service here.
  */
 #include "common.bpf.h"
+#include "services.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include "reqlens/sched.h"
 #include "thread.bpf.h"
@@ -15,13 +16,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TASK_RUNNING 0
 
-/* Processes the TCP family saw accept or connect; shared with it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RL_MAX_SERVICES);
-	__type(key, __u32);
-	__type(value, __u8);
-} services SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

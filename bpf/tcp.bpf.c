@@ -6,6 +6,8 @@
  * resets. Everything is aggregated here; nothing is sent per event.
  */
 #include "common.bpf.h"
+#include "conns.bpf.h"
+#include "services.bpf.h"
 #include "reqlens/tcp.h"
 
 #define AF_INET 2
@@ -49,14 +51,6 @@ const volatile bool keep_until_destroy = false;
 /* bpf/req.bpf.c shares conns and handles the same close: see closed_by. */
 const volatile bool req_tracking = false;
 
-/* Allocated on use: an entry carries the request framing state too. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct rl_conn);
-} conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -72,16 +66,6 @@ struct {
 	__type(value, struct rl_tcp_stats);
 } tcp_stats SEC(".maps");
 
-/*
- * Processes seen accepting or connecting: the services whose threads
- * bpf/sched.bpf.c accounts (it shares this map; src/sched.c prunes it).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RL_MAX_SERVICES);
-	__type(key, __u32);
-	__type(value, __u8);
-} services SEC(".maps");
 
 static __always_inline void mark_service(__u32 tgid)
 {
