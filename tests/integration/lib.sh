@@ -306,3 +306,193 @@ require_root_and_binaries() {
 		fail "fixtures missing: run make fixtures"
 }
 require_root_and_binaries
+
+# ------------------------------------------------------- request tracking
+# Helpers of the test_req_*.sh tests: the HTTP fixtures (their own clocks are
+# the ground truth), load generators, and checks that go on after a
+# mismatch (the expect_* family, reported by check_expectations).
+
+HTTP_CLIENT=("/usr/bin/python3" "$REPO/tests/fixtures/rl_http_client.py")
+
+# expect_within_pct WHAT EXPECTED GOT PCT [ABS]: like assert_within_pct, but
+# the test goes on; ABS (same unit as EXPECTED) widens the band:
+# |GOT - EXPECTED| <= PCT% of EXPECTED + ABS.
+expect_within_pct() {
+	local what=$1 want=$2 got=$3 pct=$4 abs=${5:-0} dev
+	if [[ -z "$got" ]]; then
+		_EXPECT_FAILED+=("$what: expected $want, got <nothing>")
+		printf 'MISMATCH: %s: expected %s, got <nothing>\n' "$what" "$want" >&2
+		return 1
+	fi
+	dev=$(awk -v g="$got" -v w="$want" 'BEGIN { printf "%.2f", (g - w) / w * 100 }')
+	if awk -v g="$got" -v w="$want" -v p="$pct" -v a="$abs" \
+		'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100 + a) }'; then
+		note "$what: $got vs $want: off by $dev% (allowed $pct%${5:+ + $abs})"
+		return 0
+	fi
+	_EXPECT_FAILED+=("$what: expected $want (+-$pct%${5:+ + $abs}), got $got (off by $dev%)")
+	printf 'MISMATCH: %s: expected %s (+-%s%%%s), got %s (off by %s%%)\n' \
+		"$what" "$want" "$pct" "${5:+ + $abs}" "$got" "$dev" >&2
+}
+
+# expect_true WHAT CMD...: records a mismatch unless CMD succeeds.
+expect_true() {
+	local what=$1
+	shift
+	"$@" && return 0
+	_EXPECT_FAILED+=("$what")
+	printf 'MISMATCH: %s\n' "$what" >&2
+	return 1
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 3 s; reaps it.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null
+	_wait_gone "$1" 3000 || kill -KILL "$1" 2>/dev/null
+	_wait_gone "$1" 3000
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# start_http KIND [ARGS...]: an HTTP fixture on an ephemeral loopback port.
+# KIND: threads or epoll (rl_http_threads, rl_http_epoll), py (rl_http_py.py
+# run by /usr/bin/python3) or echo (rl_echo_py.py, not HTTP). Sets HS_PID,
+# HS_PORT, HS_LOG (its per-request log: METHOD PATH STATUS DURATION_NS),
+# HS_COMM (the service_name the agent gives it) and HS_ERR.
+_HTTP_SERVERS=0
+start_http() {
+	local kind=$1 out cmd=()
+	shift
+	_HTTP_SERVERS=$((_HTTP_SERVERS + 1))
+	out=$T/http.$_HTTP_SERVERS.out
+	HS_LOG=$T/http.$_HTTP_SERVERS.log
+	HS_ERR=$T/http.$_HTTP_SERVERS.err
+	case $kind in
+	threads | epoll)
+		cmd=("$FIXTURES/rl_http_$kind")
+		HS_COMM=rl_http_$kind
+		[[ -x ${cmd[0]} ]] || fail "${cmd[0]} is missing: run make fixtures" ;;
+	py)
+		cmd=(/usr/bin/python3 "$REPO/tests/fixtures/rl_http_py.py")
+		HS_COMM=python3 ;;
+	echo)
+		cmd=(/usr/bin/python3 "$REPO/tests/fixtures/rl_echo_py.py")
+		HS_COMM=rl_echo_py ;;
+	*) fail "start_http: unknown server kind $kind" ;;
+	esac
+	"${cmd[@]}" --port 0 --log "$HS_LOG" --timeout-s 300 "$@" >"$out" 2>"$HS_ERR" </dev/null &
+	HS_PID=$!
+	track "$HS_PID"
+	wait_until 30 "the $kind server to print its port" grep -q '^port=' "$out"
+	HS_PORT=$(sed -n 's/^port=//p' "$out")
+}
+
+# http_client STEP...: rl_http_client.py on HS_PORT (see its header for the
+# steps), at most 60 s, at nice 19 (as run_wrk, so that it does not preempt
+# the server between a syscall and the server's clock read); its output goes
+# to CLIENT_OUT. Fails the test when the client fails, unless
+# CLIENT_MAY_FAIL=1.
+http_client() {
+	CLIENT_OUT=$(timeout -k 2 60 nice -n 19 "${HTTP_CLIENT[@]}" --port "$HS_PORT" --timeout-s 50 "$@" 2>"$T/client.err")
+	CLIENT_RC=$?
+	[[ $CLIENT_RC -eq 0 || ${CLIENT_MAY_FAIL:-0} == 1 ]] ||
+		fail "rl_http_client $* exited $CLIENT_RC: $(cat "$T/client.err")"
+}
+
+# wait_log_stable FILE [SECONDS]: waits until FILE has stopped growing for
+# half a second (the server has finished what was in flight).
+wait_log_stable() {
+	local f=$1 secs=${2:-10} last=-1 n stable=0 deadline
+	deadline=$(( $(now_ms) + secs * 1000 ))
+	while :; do
+		n=$(wc -l <"$f" 2>/dev/null || echo 0)
+		if [[ $n == "$last" ]]; then
+			stable=$((stable + 1))
+			(( stable >= 5 )) && return 0
+		else
+			stable=0
+			last=$n
+		fi
+		(( $(now_ms) < deadline )) || fail "$f still growing after ${secs}s"
+		sleep 0.1
+	done
+}
+
+# log_quantile FILE Q [FIELD]: the Q-quantile (nearest rank) of the
+# nanosecond numbers in FIELD (default 4, the duration of the fixtures'
+# logs), printed in seconds. Status 3 when FILE holds no line.
+log_quantile() {
+	awk -v f="${3:-4}" '{ print $f }' "$1" | sort -n |
+		awk -v q="$2" '{ a[NR] = $1 } END {
+			if (!NR) exit 3
+			i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1
+			printf "%.9f\n", a[i] / 1e9 }'
+}
+
+# sum_in FILE NAME [MATCHER...]: SUM = the sum of the matching samples (0
+# when none matches).
+sum_in() {
+	local rc
+	SUM=$("${PROMQ[@]}" sum "$@" 2>"$T/promq.err")
+	rc=$?
+	[[ $rc -eq 3 ]] && SUM=0 && return 0
+	[[ $rc -eq 0 ]] || fail "promq sum $*: $(cat "$T/promq.err")"
+}
+
+# wait_sum SECONDS EXPECTED NAME [MATCHER...]: polls fresh scrapes until the
+# sum of the matching samples equals EXPECTED. Returns 1 (SUM = the last
+# value) on the deadline, without failing the test.
+wait_sum() {
+	local secs=$1 want=$2 deadline
+	shift 2
+	deadline=$(( $(now_ms) + secs * 1000 ))
+	while :; do
+		scrape
+		sum_in "$SCRAPE" "$@"
+		[[ "$SUM" == "$want" ]] && return 0
+		(( $(now_ms) < deadline )) || return 1
+		sleep 0.2
+	done
+}
+
+# events_lost: LOST = the sum of reqlens_events_lost_total over its reasons
+# in a fresh scrape, LOST_SERIES the non-zero ones.
+events_lost() {
+	scrape
+	sum_in "$SCRAPE" reqlens_events_lost_total
+	LOST=$SUM
+	LOST_SERIES=$(grep '^reqlens_events_lost_total' "$SCRAPE" | grep -v ' 0$' | tr '\n' ' ')
+}
+
+# run_wrk ARGS...: wrk at nice 19 (at most 60 s), so that on a busy machine
+# it never preempts the server between a syscall and the server's own clock
+# read (which would skew the ground truth, not the agent). Sets WRK_OUT and
+# WRK_REQUESTS (the completed requests wrk counted).
+run_wrk() {
+	WRK_OUT=$(timeout -k 2 60 nice -n 19 wrk "$@" 2>&1) || fail "wrk $* failed: $WRK_OUT"
+	WRK_REQUESTS=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$WRK_OUT")
+	[[ -n $WRK_REQUESTS ]] || fail "no request count in wrk's output: $WRK_OUT"
+}
+
+# agent_map_ids NAME: the ids of the BPF maps called NAME that the agent
+# (AGENT_PID) holds open (other agents may run on the host).
+agent_map_ids() {
+	local name=$1 fd id
+	for fd in /proc/"$AGENT_PID"/fdinfo/*; do
+		id=$(sed -n 's/^map_id:[[:space:]]*//p' "$fd" 2>/dev/null)
+		[[ -n $id ]] || continue
+		bpftool map show id "$id" 2>/dev/null | grep -q " name $name " && echo "$id"
+	done | sort -un
+}
+
+# conns_entries: CONNS = the entries of the agent's conns map(s).
+conns_entries() {
+	local ids id n
+	ids=$(agent_map_ids conns)
+	[[ -n $ids ]] || fail "the agent (pid $AGENT_PID) holds no BPF map named conns"
+	CONNS=0
+	for id in $ids; do
+		n=$(bpftool map dump id "$id" 2>/dev/null | grep -c '"key"')
+		CONNS=$((CONNS + n))
+	done
+}

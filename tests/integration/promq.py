@@ -20,6 +20,12 @@
   promq.py median FILE                       median of the numbers, one a line
   promq.py prom-scalar FILE                  the value of a Prometheus API
         query answer that holds exactly one sample
+  promq.py log-quantile FILE Q [FIELD]
+        Q-quantile (nearest rank) of the nanosecond numbers in column FIELD
+        (1-based, default 4: the HTTP fixtures' logs). Seconds.
+  promq.py log-bucketed-quantile FILE Q [FIELD]
+        the same numbers put in the kernel's log-linear buckets, read as
+        json-quantile reads the agent's: what a perfect agent would report.
 
 FILE is a /metrics scrape (Prometheus text format) or a JSON document; "-"
 reads standard input. A MATCHER is label="value" (or label=value): a sample
@@ -176,6 +182,78 @@ def json_quantile(doc, q, name, want):
     return math.nan
 
 
+def kernel_bucket(ns, sub_bits=5):
+    """rl_hist_bucket() of include/reqlens/hist.h: the bucket (lower, upper] of ns."""
+    sub = 1 << sub_bits
+    x = ns - 1 if ns else 0
+    if x < sub:
+        return x
+    msb = x.bit_length() - 1
+    return (msb - sub_bits + 1) * sub + (x >> (msb - sub_bits)) - sub
+
+
+def log_values(path, field):
+    vals = []
+    for line in read(path).splitlines():
+        parts = line.split()
+        if len(parts) >= field:
+            vals.append(int(parts[field - 1]))
+    return sorted(vals)
+
+
+def log_quantile(args, bucketed):
+    if len(args) < 2:
+        raise Bad('usage: log-quantile FILE Q [FIELD]')
+    q = float(args[1])
+    vals = log_values(args[0], int(args[2]) if len(args) > 2 else 4)
+    if not vals:
+        return 3
+    if not bucketed:
+        print(repr(vals[max(1, math.ceil(q * len(vals))) - 1] / 1e9))
+        return 0
+    counts = {}
+    for v in vals:
+        b = kernel_bucket(v)
+        counts[b] = counts.get(b, 0) + 1
+    doc = {'layout': {'unit': 'ns', 'sub_bucket_bits': 5},
+           'histograms': [{'name': 'log', 'labels': {}, 'buckets': sorted(counts.items())}]}
+    print(repr(json_quantile(doc, q, 'log', {})))
+    return 0
+
+
+def match_log(args):
+    slack_ns = 10000
+    if args[:1] == ['--slack-us']:
+        slack_ns = int(float(args[1]) * 1000)
+        args = args[2:]
+    if len(args) < 3:
+        raise Bad('usage: match-log [--slack-us US] JSON LOG NAME [MATCHER...]')
+    doc = json.loads(read(args[0]))
+    want = parse_matchers(args[3:])
+    upper, lower, _ = kernel_edges(5, 41)
+    agent = []
+    for h in doc.get('histograms', []):
+        if h.get('name') == args[2] and matches(h.get('labels', {}), want):
+            for idx, n in h.get('buckets', []):
+                agent += [int(idx)] * int(n)
+    agent.sort()
+    logged = sorted(log_values(args[1], 4))
+    ok = len(agent) == len(logged)
+    print('agent: %d values, log: %d values' % (len(agent), len(logged)))
+    for i in range(max(len(agent), len(logged))):
+        a = agent[i] if i < len(agent) else None
+        v = logged[i] if i < len(logged) else None
+        b = kernel_bucket(v) if v is not None else None
+        good = a is not None and b is not None and (
+            abs(a - b) <= 1 or lower(a) - slack_ns <= v <= upper(a) + slack_ns)
+        ok = ok and good
+        print('%s agent %s  log %s' % (
+            'ok ' if good else 'BAD',
+            '(%.6f, %.6f] ms' % (lower(a) / 1e6, upper(a) / 1e6) if a is not None else '-',
+            '%.6f ms' % (v / 1e6) if v is not None else '-'))
+    return 0 if ok else 1
+
+
 def main(argv):
     if len(argv) < 2:
         raise Bad(__doc__)
@@ -258,6 +336,10 @@ def main(argv):
             return 3
         print(result[0]['value'][1])
         return 0
+    if cmd == 'match-log':
+        return match_log(args)
+    if cmd in ('log-quantile', 'log-bucketed-quantile'):
+        return log_quantile(args, cmd == 'log-bucketed-quantile')
     raise Bad('unknown command %r' % cmd)
 
 
