@@ -98,10 +98,14 @@ static __always_inline int thread_enter(__u32 func)
 	return 0;
 }
 
-/* The request the current thread serves gets this much handler time. */
-static __always_inline void attribute_to_request(__u64 ns)
+/*
+ * The request the current thread serves gets the part of this call that
+ * lies within it: from its first read to its last write so far (a handler
+ * often returns after the response went out: logging, keep-alive set-up).
+ */
+static __always_inline void attribute_to_request(__u64 now, __u64 ns)
 {
-	__u64 *sk;
+	__u64 *sk, from, to;
 	struct rl_conn *c;
 
 	if (!attribute)
@@ -110,8 +114,12 @@ static __always_inline void attribute_to_request(__u64 ns)
 	if (!sk || !*sk)
 		return;
 	c = bpf_map_lookup_elem(&conns, sk);
-	if (c && c->req.phase != RL_PHASE_IDLE)
-		__sync_fetch_and_add(&c->req.handler_ns, ns);
+	if (!c || c->req.phase == RL_PHASE_IDLE)
+		return;
+	from = now - ns > c->req.ts_start ? now - ns : c->req.ts_start;
+	to = c->req.phase == RL_PHASE_RESPONSE && c->req.ts_last < now ? c->req.ts_last : now;
+	if (to > from)
+		__sync_fetch_and_add(&c->req.handler_ns, to - from);
 }
 
 static __always_inline void record(const struct rl_svc_key *svc, __u32 func, __u64 ns)
@@ -154,7 +162,7 @@ static __always_inline int thread_leave(__u32 func)
 		t->svc_known = 1;
 	}
 	record(&t->svc, func, ns);
-	attribute_to_request(ns);
+	attribute_to_request(now, ns);
 	return 0;
 }
 
@@ -176,7 +184,7 @@ static __always_inline int go_leave(__u64 owner, __u32 func)
 		bpf_map_delete_elem(&calls, &k);
 	rl_current_svc(&svc, 0, 0);
 	record(&svc, func, ns);
-	attribute_to_request(ns);
+	attribute_to_request(now, ns);
 	return 0;
 }
 

@@ -7,10 +7,11 @@ set -euo pipefail
 
 build=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev
 	libcurl4-openssl-dev libcapstone-dev)
-test=(libcmocka-dev prometheus wrk curl python3 iproute2 util-linux procps chromium fonts-dejavu-core golang-go
+test=(libcmocka-dev prometheus wrk curl python3 iproute2 util-linux procps nginx-light redis-tools
+	systemtap-sdt-dev chromium fonts-dejavu-core golang-go
 	python3-fastapi python3-uvicorn python3-httpx python3-redis redis-server)
 
-bench=(nginx-light wrk curl python3 util-linux)
+bench=(nginx-light wrk curl python3 util-linux bpftrace)
 
 want=("${build[@]}")
 case "${1:-build}" in

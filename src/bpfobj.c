@@ -208,16 +208,50 @@ int rl_bpfobj_collect_self(struct bpf_object *obj, struct rl_registry *r)
 	return err ? err : collect_runtime(obj, r);
 }
 
-static void *destroy_link(void *link)
+/* A thread's share of the links: every nth from its start. */
+struct link_share {
+	struct bpf_link **links;
+	size_t n, start, step;
+};
+
+static void *destroy_share(void *arg)
 {
-	bpf_link__destroy(link);
+	struct link_share *sh = arg;
+
+	for (size_t i = sh->start; i < sh->n; i += sh->step) {
+		bpf_link__destroy(sh->links[i]);
+		sh->links[i] = NULL;
+	}
 	return NULL;
+}
+
+/*
+ * Up to MAX_THREADS threads share the links, so that the grace periods each
+ * detach waits for overlap; what a thread cannot be had for is done here.
+ */
+#define MAX_THREADS 32
+void rl_links_destroy(struct bpf_link **links, size_t n)
+{
+	struct link_share sh[MAX_THREADS];
+	pthread_t tids[MAX_THREADS];
+	bool started[MAX_THREADS];
+	size_t step = n < MAX_THREADS ? n : MAX_THREADS;
+
+	for (size_t t = 0; t < step; t++) {
+		sh[t] = (struct link_share){ .links = links, .n = n, .start = t, .step = step };
+		started[t] = !pthread_create(&tids[t], NULL, destroy_share, &sh[t]);
+		if (!started[t])
+			destroy_share(&sh[t]);	/* no thread: the slow way */
+	}
+	for (size_t t = 0; t < step; t++)
+		if (started[t])
+			pthread_join(tids[t], NULL);
 }
 
 void rl_bpfobj_detach_all(struct bpf_object_skeleton *s)
 {
-	pthread_t tids[64];
-	int n = 0;
+	struct bpf_link *links[256];
+	size_t n = 0;
 
 	if (!s)
 		return;
@@ -226,13 +260,11 @@ void rl_bpfobj_detach_all(struct bpf_object_skeleton *s)
 
 		if (!link || !*link)
 			continue;
-		if (n < (int)(sizeof(tids) / sizeof(tids[0])) &&
-		    !pthread_create(&tids[n], NULL, destroy_link, *link))
-			n++;
+		if (n < sizeof(links) / sizeof(links[0]))
+			links[n++] = *link;
 		else
-			bpf_link__destroy(*link);	/* no thread: the slow way */
+			bpf_link__destroy(*link);
 		*link = NULL;
 	}
-	for (int i = 0; i < n; i++)
-		pthread_join(tids[i], NULL);
+	rl_links_destroy(links, n);
 }

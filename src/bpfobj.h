@@ -35,6 +35,8 @@ void rl_bpfobj_stats_on(bool on);
  * the agent stops within a second however many programs it attached.
  */
 void rl_bpfobj_detach_all(struct bpf_object_skeleton *s);
+/* The same for links attached by hand; the array's entries become NULL. */
+void rl_links_destroy(struct bpf_link **links, size_t n);
 
 /* Logs a failed load or attach with the verifier's last lines. */
 void rl_bpfobj_explain(const char *what, int err);

@@ -327,8 +327,7 @@ void rl_func_stop(struct rl_func *f)
 		atomic_store(&f->stop, true);
 		pthread_join(f->follower, NULL);
 	}
-	for (size_t i = 0; i < f->nlinks; i++)
-		bpf_link__destroy(f->links[i]);
+	rl_links_destroy(f->links, f->nlinks);
 	free(f->links);
 	free(f->seen);
 	func_bpf__destroy(f->skel);
