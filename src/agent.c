@@ -243,6 +243,33 @@ static int start_families(struct agent *a)
 			     &a->func);
 }
 
+static void *stop_func(void *f) { rl_func_stop(f); return NULL; }
+static void *stop_req(void *q) { rl_req_stop(q); return NULL; }
+static void *stop_sched(void *s) { rl_sched_stop(s); return NULL; }
+static void *stop_tcp(void *t) { rl_tcp_stop(t); return NULL; }
+
+/*
+ * Every detach waits for kernel grace periods: the families stop side by
+ * side, so that the agent exits within a second however many it runs. Each
+ * holds its own references to the maps it shares, so the order is free.
+ */
+static void stop_families(struct agent *a)
+{
+	void *(*const fns[])(void *) = { stop_func, stop_req, stop_sched, stop_tcp };
+	void *args[] = { a->func, a->req, a->sched, a->tcp };
+	pthread_t tids[4];
+	bool started[4];
+
+	for (int i = 0; i < 4; i++) {
+		started[i] = args[i] && !pthread_create(&tids[i], NULL, fns[i], args[i]);
+		if (args[i] && !started[i])
+			fns[i](args[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		if (started[i])
+			pthread_join(tids[i], NULL);
+}
+
 /* Blocks the stop signals in every thread; the main thread waits for them. */
 static void block_signals(sigset_t *set)
 {
@@ -303,10 +330,7 @@ int rl_agent_run(const struct rl_config *cfg)
 out:
 	rl_http_stop(http);
 	pthread_mutex_lock(&a.lock);
-	rl_func_stop(a.func);
-	rl_req_stop(a.req);
-	rl_sched_stop(a.sched);
-	rl_tcp_stop(a.tcp);
+	stop_families(&a);
 	a.func = NULL;
 	a.req = NULL;
 	a.sched = NULL;
