@@ -18,16 +18,6 @@ for p in json.load(sys.stdin):
 fd_ids() {
 	grep -h "^$2:" /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un
 }
-# links_of IDS...: "LINK_ID PROG_ID" of the links that run one of the programs.
-links_of() {
-	bpftool -j link show 2>/dev/null | /usr/bin/python3 -c '
-import json, sys
-ids = set(int(a) for a in sys.argv[1:])
-for l in json.load(sys.stdin):
-    if l.get("prog_id") in ids:
-        print(l["id"], l["prog_id"])' "$@"
-}
-
 for sig in TERM INT; do
 	start_agent
 	# Some traffic so that the programs have run.
