@@ -27,6 +27,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_PEEK 2
 #define RL_TCP_CLOSE 7
 
+struct rl_tp_destroy {
+	__u64 common;
+	const void *skaddr;
+};
+
 const volatile bool keep_until_destroy = false;
 /* bpf/sched.bpf.c runs and shares its per-thread totals (threads). */
 const volatile bool split = false;
@@ -409,6 +414,21 @@ static __always_inline struct rl_conn *tracked(__u64 sk)
 	return c && c->state == RL_CONN_OPEN ? c : NULL;
 }
 
+/*
+ * A send's socket: open, or closed by a reset that arrived during this very
+ * send (kept until destroyed), whose bytes still answer the request.
+ */
+static __always_inline struct rl_conn *sending(__u64 sk)
+{
+	struct rl_conn *c = bpf_map_lookup_elem(&conns, &sk);
+
+	if (!c)
+		return NULL;
+	if (c->state == RL_CONN_OPEN || (keep_until_destroy && c->state == RL_CONN_CLOSED))
+		return c;
+	return NULL;
+}
+
 /* Takes the thread's remembered buffer: it belongs to this syscall only. */
 static __always_inline struct sysbuf *take_buf(void)
 {
@@ -445,7 +465,7 @@ int rl_sock_send(struct trace_event_raw_sock_msg_length *ctx)
 
 	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0)
 		return 0;
-	c = tracked((__u64)ctx->sk);
+	c = sending((__u64)ctx->sk);
 	if (!c)
 		return 0;
 	on_write(c, ctx->ret, current_buf(&b) ? &b : NULL);
@@ -510,7 +530,7 @@ static __always_inline int on_exit(long ret, bool is_read)
 	if (ret < 0 || (!is_read && ret == 0))
 		return 0;
 	sk = sock_of_fd(copy.fd);
-	c = sk ? tracked(sk) : NULL;
+	c = !sk ? NULL : is_read ? tracked(sk) : sending(sk);
 	if (!c)
 		return 0;
 	if (is_read)
@@ -558,7 +578,17 @@ int rl_tcp_probe(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* ---- close: both modes -------------------------------------------------- */
+/* ---- close and destruction: both modes ----------------------------------- */
+
+/* A request the socket's end cut short, or its response if one was written. */
+static __always_inline void end_request(struct rl_conn *c)
+{
+	if (c->req.phase == RL_PHASE_RESPONSE)
+		finish(c);
+	else if (c->req.phase == RL_PHASE_REQUEST)
+		rl_count(&req_aborted, &c->svc, 1, RL_LOST_STATS_MAP_FULL);
+	c->req.phase = RL_PHASE_IDLE;
+}
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int rl_req_close(struct trace_event_raw_inet_sock_set_state *ctx)
@@ -571,16 +601,40 @@ int rl_req_close(struct trace_event_raw_inet_sock_set_state *ctx)
 	c = bpf_map_lookup_elem(&conns, &sk);
 	if (!c)
 		return 0;
-	if (c->req.phase == RL_PHASE_RESPONSE) {
-		finish(c);
-	} else if (c->req.phase == RL_PHASE_REQUEST) {
-		rl_count(&req_aborted, &c->svc, 1, RL_LOST_STATS_MAP_FULL);
-	}
-	c->req.phase = RL_PHASE_IDLE;
-	if (keep_until_destroy)
+	if (keep_until_destroy) {
+		/*
+		 * A request without a response yet is not aborted at CLOSE: when a
+		 * client resets a connection on loopback, the RST is processed
+		 * inside the server's own send, before that send is traced. The
+		 * send still ends the request (see sending()); destruction
+		 * decides the rest.
+		 */
+		if (c->req.phase == RL_PHASE_RESPONSE) {
+			finish(c);
+			c->req.phase = RL_PHASE_IDLE;
+		}
 		return 0;
+	}
+	end_request(c);
 	c->closed_by |= RL_CLOSED_BY_REQ;
 	if (c->closed_by & RL_CLOSED_BY_TCP)
+		bpf_map_delete_elem(&conns, &sk);
+	return 0;
+}
+
+/* Attached only with keep_until_destroy (tcp:tcp_destroy_sock exists). */
+SEC("tracepoint/tcp/tcp_destroy_sock")
+int rl_req_destroy(struct rl_tp_destroy *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr;
+	struct rl_conn *c;
+
+	c = bpf_map_lookup_elem(&conns, &sk);
+	if (!c)
+		return 0;
+	end_request(c);
+	c->closed_by |= RL_DESTROYED_BY_REQ;
+	if (c->closed_by & RL_DESTROYED_BY_TCP)
 		bpf_map_delete_elem(&conns, &sk);
 	return 0;
 }

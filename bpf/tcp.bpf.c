@@ -307,7 +307,17 @@ SEC("tracepoint/tcp/tcp_destroy_sock")
 int rl_tcp_destroy(struct rl_tp_tcp_sk *ctx)
 {
 	__u64 sk = (__u64)ctx->skaddr;
+	struct rl_conn *c;
 
+	/* bpf/req.bpf.c ends the socket's last request here too: the last one deletes. */
+	if (req_tracking) {
+		c = bpf_map_lookup_elem(&conns, &sk);
+		if (!c)
+			return 0;
+		c->closed_by |= RL_DESTROYED_BY_TCP;
+		if (!(c->closed_by & RL_DESTROYED_BY_REQ))
+			return 0;
+	}
 	bpf_map_delete_elem(&conns, &sk);
 	return 0;
 }

@@ -51,8 +51,8 @@ struct rl_conn {
 	__u32 copied_seq0;	/* tcp_sock.copied_seq when it opened */
 	__u32 fin_received;	/* the peer's FIN came while the socket was open */
 	/*
-	 * Which handlers of the socket's close ran, on kernels where the state
-	 * cannot wait for tcp:tcp_destroy_sock: the last one deletes it.
+	 * Which handlers of the socket's end ran (its close, or with
+	 * tcp:tcp_destroy_sock its destruction): the last one deletes it.
 	 */
 	__u32 closed_by;
 	__u32 peer_addr[4];	/* outbound: the server's address (v4 in [0]) */
@@ -63,5 +63,7 @@ struct rl_conn {
 
 #define RL_CLOSED_BY_TCP 1
 #define RL_CLOSED_BY_REQ 2
+#define RL_DESTROYED_BY_TCP 4
+#define RL_DESTROYED_BY_REQ 8
 
 #endif /* REQLENS_TCP_H */

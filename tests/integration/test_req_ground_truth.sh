@@ -51,7 +51,7 @@
 # The servers start before the agent, which watches their ports only
 # (--port), so that what other processes on the host do cannot change these
 # counts (we saw another test's load overflow an unfiltered agent's ring).
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 DUR=${REQ_WRK_SECONDS:-5}
 PY_ABS_US=${PY_ABS_US:-1000}
