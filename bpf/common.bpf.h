@@ -88,6 +88,26 @@ static __always_inline void rl_hist_record(void *map, void *key, __u32 *bucket, 
 	rl_count(map, key, ns, RL_LOST_HIST_MAP_FULL);
 }
 
+/* Records one observation in a map of struct rl_hist_cell; the key's bucket is rewritten. */
+static __always_inline void rl_hist_record_cell(void *map, void *key, __u32 *bucket, __u64 ns)
+{
+	struct rl_hist_cell zero = {}, *cell;
+
+	*bucket = rl_hist_bucket(ns);
+	cell = bpf_map_lookup_elem(map, key);
+	if (!cell) {
+		/* -EEXIST means another CPU created it first: fine. */
+		bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+		cell = bpf_map_lookup_elem(map, key);
+		if (!cell) {
+			rl_lost(RL_LOST_HIST_MAP_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&cell->count, 1);
+	__sync_fetch_and_add(&cell->sum_ns, ns);
+}
+
 /* The service identity of the current task: its process name and cgroup. */
 static __always_inline void rl_current_svc(struct rl_svc_key *svc, __u16 port, __u8 dir)
 {

@@ -52,7 +52,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 32768);
 	__type(key, struct rl_req_hist_key);
-	__type(value, __u64);
+	__type(value, struct rl_hist_cell);
 } req_hists SEC(".maps");
 
 struct {
@@ -61,6 +61,14 @@ struct {
 	__type(key, struct rl_svc_key);
 	__type(value, __u64);
 } req_aborted SEC(".maps");
+
+/* Filled by user space: see struct rl_route_key. LRU: an evicted target comes back as an event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct rl_route_key);
+	__type(value, __u32);
+} routes SEC(".maps");
 
 #define RL_RB_BYTES (1 << 22)
 #define RL_RB_WAKEUP_BYTES (RL_RB_BYTES / 4)
@@ -175,6 +183,91 @@ static __always_inline bool is_http_request(const char *h)
 	       w == 0x454c4544 || w == 0x43544150 || w == 0x4954504f;
 }
 
+#define W(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
+/* The method of a request line and the offset of its target, or RL_METHOD_OTHER. */
+static __always_inline __u8 http_method(const char *h, __u32 *target)
+{
+	__u32 w = *(const __u32 *)h, w2 = *(const __u32 *)(h + 4);
+
+	*target = 4;
+	if (w == W('G', 'E', 'T', ' '))
+		return RL_METHOD_GET;
+	if (w == W('P', 'U', 'T', ' '))
+		return RL_METHOD_PUT;
+	*target = 5;
+	if (w == W('P', 'O', 'S', 'T') && h[4] == ' ')
+		return RL_METHOD_POST;
+	if (w == W('H', 'E', 'A', 'D') && h[4] == ' ')
+		return RL_METHOD_HEAD;
+	*target = 6;
+	if (w == W('P', 'A', 'T', 'C') && h[4] == 'H' && h[5] == ' ')
+		return RL_METHOD_PATCH;
+	if (w == W('T', 'R', 'A', 'C') && h[4] == 'E' && h[5] == ' ')
+		return RL_METHOD_TRACE;
+	*target = 7;
+	if (w == W('D', 'E', 'L', 'E') && h[4] == 'T' && h[5] == 'E' && h[6] == ' ')
+		return RL_METHOD_DELETE;
+	*target = 8;
+	if (w == W('O', 'P', 'T', 'I') && w2 == W('O', 'N', 'S', ' '))
+		return RL_METHOD_OPTIONS;
+	if (w == W('C', 'O', 'N', 'N') && w2 == W('E', 'C', 'T', ' '))
+		return RL_METHOD_CONNECT;
+	return RL_METHOD_OTHER;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/*
+ * The request line of r's head, checked as src/http1.c checks it (a known
+ * method, a target ended by a space, " HTTP/1."): r->method, and the hash of
+ * the target up to its query or fragment, which is all its route depends
+ * on. r->line_ok says whether both hold; an unparsed line goes to user space.
+ */
+static __always_inline void http_line(struct rl_req_state *r)
+{
+	const char *h = r->head;
+	__u32 len = r->head_len, t = 0, i, end = 0;
+	__u64 hash = FNV_OFFSET;
+	bool path = true;
+
+	r->line_ok = 0;
+	r->method = len >= 8 ? http_method(h, &t) : RL_METHOD_OTHER;
+	if (r->method == RL_METHOD_OTHER)
+		return;
+	for (i = 0; i < RL_REQ_HEAD_LEN; i++) {
+		char ch;
+
+		if (i < t)
+			continue;
+		if (i >= len)
+			return;
+		ch = h[i];
+		if (ch == ' ') {
+			end = i;
+			break;
+		}
+		if (ch == '\n')
+			return;
+		if (ch == '?' || ch == '#')
+			path = false;
+		if (path)
+			hash = (hash ^ (__u8)ch) * FNV_PRIME;
+	}
+	/* An empty target, or no room for the version: not a request line. */
+	if (!end || end == t || end + 8 > len)
+		return;
+	end &= RL_REQ_HEAD_LEN - 1;
+	if (h[end] != ' ' || h[(end + 1) & (RL_REQ_HEAD_LEN - 1)] != 'H' ||
+	    h[(end + 2) & (RL_REQ_HEAD_LEN - 1)] != 'T' || h[(end + 3) & (RL_REQ_HEAD_LEN - 1)] != 'T' ||
+	    h[(end + 4) & (RL_REQ_HEAD_LEN - 1)] != 'P' || h[(end + 5) & (RL_REQ_HEAD_LEN - 1)] != '/' ||
+	    h[(end + 6) & (RL_REQ_HEAD_LEN - 1)] != '1' || h[(end + 7) & (RL_REQ_HEAD_LEN - 1)] != '.')
+		return;
+	r->path_hash = hash;
+	r->line_ok = 1;
+}
+
 /* The protocol, from the first request of a connection (at least 4 bytes). */
 static __always_inline __u16 proto_of(const char *h)
 {
@@ -229,7 +322,8 @@ static __always_inline bool thread_totals(__u64 now, __u64 *cpu, __u64 *runq, __
 	return true;
 }
 
-static __always_inline void record(const struct rl_conn *c, __u16 hist, __u64 ns)
+/* One observation; route is the HTTP route's id (0 for other protocols). */
+static __always_inline void record(const struct rl_conn *c, __u16 hist, __u32 route, __u64 ns)
 {
 	struct rl_req_hist_key k = { .svc = c->svc, .hist = hist, .proto = c->req.proto };
 
@@ -237,7 +331,30 @@ static __always_inline void record(const struct rl_conn *c, __u16 hist, __u64 ns
 		__builtin_memcpy(k.peer_addr, c->peer_addr, sizeof(k.peer_addr));
 		k.family = c->family;
 	}
-	rl_hist_record(&req_hists, &k, &k.bucket, ns);
+	if (c->req.proto == RL_PROTO_HTTP1 && hist != RL_REQ_HIST_QUEUE) {
+		if (hist != RL_REQ_HIST_HANDLER) {
+			k.method = c->req.line_ok ? c->req.method : RL_METHOD_OTHER;
+			k.status = c->req.status;
+		}
+		k.route = route;
+	}
+	/* The wait before a request is read has the same labels for every protocol. */
+	if (hist == RL_REQ_HIST_QUEUE)
+		k.proto = 0;
+	rl_hist_record_cell(&req_hists, &k, &k.bucket, ns);
+}
+
+/* The route id of an HTTP server request, from the cache; 0 when user space must decide. */
+static __always_inline __u32 cached_route(const struct rl_conn *c)
+{
+	struct rl_route_key rk = { .svc = c->svc, .path_hash = c->req.path_hash };
+	__u32 *id;
+
+	/* A pipelined request's line is not in the head's start: user space finds it. */
+	if (!c->req.line_ok || c->req.pipelined)
+		return 0;
+	id = bpf_map_lookup_elem(&routes, &rk);
+	return id ? *id : 0;
 }
 
 /* One request done: ts_start -> ts_last. */
@@ -247,15 +364,21 @@ static __always_inline void finish(struct rl_conn *c)
 	__u64 dur = r->ts_last > r->ts_start ? r->ts_last - r->ts_start : 0;
 	bool client = c->svc.dir == RL_DIR_OUTBOUND;
 	struct rl_req_event *e;
+	__u32 route = 0;
 
-	if (r->proto != RL_PROTO_HTTP1) {
-		record(c, client ? RL_REQ_HIST_CLIENT : RL_REQ_HIST_DURATION, dur);
+	/* HTTP clients need no route: the kernel aggregates them all. */
+	if (r->proto == RL_PROTO_HTTP1 && !client)
+		route = cached_route(c);
+	if (r->proto != RL_PROTO_HTTP1 || client || route) {
+		record(c, client ? RL_REQ_HIST_CLIENT : RL_REQ_HIST_DURATION, route, dur);
+		if (client)
+			return;
 		if (r->handler_ns)
-			record(c, RL_REQ_HIST_HANDLER, r->handler_ns);
+			record(c, RL_REQ_HIST_HANDLER, route, r->handler_ns);
 		if (r->split_tid) {
-			record(c, RL_REQ_HIST_CPU, r->cpu1 - r->cpu0);
-			record(c, RL_REQ_HIST_RUNQ, r->runq1 - r->runq0);
-			record(c, RL_REQ_HIST_BLOCKED, r->blocked1 - r->blocked0);
+			record(c, RL_REQ_HIST_CPU, route, r->cpu1 - r->cpu0);
+			record(c, RL_REQ_HIST_RUNQ, route, r->runq1 - r->runq0);
+			record(c, RL_REQ_HIST_BLOCKED, route, r->blocked1 - r->blocked0);
 		}
 		return;
 	}
@@ -276,6 +399,8 @@ static __always_inline void finish(struct rl_conn *c)
 	e->runq_ns = r->runq1 - r->runq0;
 	e->blocked_ns = r->blocked1 - r->blocked0;
 	e->pipelined = r->pipelined;
+	e->line_ok = r->line_ok && !r->pipelined;
+	e->path_hash = r->path_hash;
 	e->head_len = r->head_len;
 	__builtin_memcpy(e->head, r->head, sizeof(e->head));
 	/*
@@ -305,6 +430,8 @@ static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct
 		r->head_len = len;
 	if (r->proto == RL_PROTO_UNKNOWN)
 		r->proto = r->head_len ? proto_of(r->head) : RL_PROTO_OTHER;
+	if (r->proto == RL_PROTO_HTTP1)
+		http_line(r);
 	if (c->svc.dir == RL_DIR_INBOUND) {
 		/* It could not be read before accept() gave the socket to the server. */
 		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
@@ -324,9 +451,7 @@ static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct
 			r->runq1 = r->runq0;
 			r->blocked1 = r->blocked0;
 		}
-		/* An HTTP request's wait travels in its event: user space counts it. */
-		if (r->proto != RL_PROTO_HTTP1)
-			record(c, RL_REQ_HIST_QUEUE, r->queue_ns);
+		record(c, RL_REQ_HIST_QUEUE, 0, r->queue_ns);
 	}
 }
 

@@ -32,12 +32,22 @@ struct rl_req {
 	struct rl_registry *http;
 	/* Routes seen per service: the route cap's bookkeeping. */
 	struct rl_registry *routes;
+	/* Route names by the id the kernel's route cache holds (id - 1). */
+	char **route_names;
+	size_t nroute_names, route_names_cap;
 };
 
-/* Queue waits: HTTP's from the events, the other protocols' from the kernel. */
+/* Queue waits, of every protocol, from the kernel. */
 #define QUEUE_NAME "reqlens_request_queue_seconds"
 #define QUEUE_HELP "Time a request's first bytes waited in the socket's receive queue before " \
 		   "the server read them."
+
+#define HTTP_SERVER_NAME "http_server_request_duration_seconds"
+#define HTTP_SERVER_HELP "Duration of HTTP requests as the server handled them: first byte read " \
+			 "to last byte written."
+#define HTTP_CLIENT_NAME "http_client_request_duration_seconds"
+#define HTTP_CLIENT_HELP "Duration of HTTP requests as the client saw them: first byte written " \
+			 "to last response byte read."
 
 #define HANDLER_NAME "reqlens_request_handler_seconds"
 #define HANDLER_HELP "Time the probed handler functions (--uprobe, --usdt) ran within each " \
@@ -51,6 +61,14 @@ static const char *const split_names[3][2] = {
 	  "Time the thread serving each request waited for a CPU, while it served it." },
 	{ "reqlens_request_blocked_seconds",
 	  "Time the thread serving each request was blocked, while it served it." },
+};
+
+/* As src/http1.c names them. */
+static const char *const method_names[RL_METHOD_N] = {
+	[RL_METHOD_OTHER] = "_OTHER", [RL_METHOD_GET] = "GET", [RL_METHOD_HEAD] = "HEAD",
+	[RL_METHOD_POST] = "POST", [RL_METHOD_PUT] = "PUT", [RL_METHOD_DELETE] = "DELETE",
+	[RL_METHOD_CONNECT] = "CONNECT", [RL_METHOD_OPTIONS] = "OPTIONS",
+	[RL_METHOD_TRACE] = "TRACE", [RL_METHOD_PATCH] = "PATCH",
 };
 
 static const char *const proto_names[RL_PROTO_N] = {
@@ -105,6 +123,9 @@ void rl_req_stop(struct rl_req *q)
 	req_bpf__destroy(q->skel);
 	rl_registry_free(q->http);
 	rl_registry_free(q->routes);
+	for (size_t i = 0; i < q->nroute_names; i++)
+		free(q->route_names[i]);
+	free(q->route_names);
 	pthread_mutex_destroy(&q->lock);
 	pthread_mutex_destroy(&q->rb_lock);
 	free(q);
@@ -154,11 +175,54 @@ static const char *capped_route(struct rl_req *q, const char *svc, const char *p
 	return k ? route : "other";
 }
 
+/* The id of a route name (from 1), registered on first use; 0 when out of memory. Under q->lock. */
+static __u32 route_id(struct rl_req *q, const char *route)
+{
+	char *copy;
+
+	for (size_t i = 0; i < q->nroute_names; i++)
+		if (!strcmp(q->route_names[i], route))
+			return (__u32)i + 1;
+	if (q->nroute_names == q->route_names_cap) {
+		size_t cap = q->route_names_cap ? 2 * q->route_names_cap : 64;
+		char **grown = realloc(q->route_names, cap * sizeof(*grown));
+
+		if (!grown)
+			return 0;
+		q->route_names = grown;
+		q->route_names_cap = cap;
+	}
+	copy = strdup(route);
+	if (!copy)
+		return 0;
+	q->route_names[q->nroute_names++] = copy;
+	return (__u32)q->nroute_names;
+}
+
+static const char *route_name(const struct rl_req *q, __u32 id)
+{
+	return id && id <= q->nroute_names ? q->route_names[id - 1] : "other";
+}
+
+/*
+ * Tells the kernel the route of this target, so that the service's next
+ * requests to it are aggregated there instead of coming as events.
+ */
+static void cache_route(struct rl_req *q, const struct rl_req_event *e, const char *route)
+{
+	struct rl_route_key key = { .svc = e->svc, .path_hash = e->path_hash };
+	__u32 id = route_id(q, route);
+
+	if (id && bpf_map_update_elem(bpf_map__fd(q->skel->maps.routes), &key, &id, BPF_ANY))
+		rl_debug("caching the route %s failed: %s", route, strerror(errno));
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct rl_req *q = ctx;
 	const struct rl_req_event *e = data;
-	char port[8], method[16], route[RL_ROUTE_MAX], status[8], peer[64];
+	char port[8], method[16], route[RL_ROUTE_MAX], status[8];
+	bool parsed = true;
 	struct rl_svc_labels names;
 	const char *kv[RL_KV_MAX];
 	const char *svc;
@@ -176,6 +240,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		status[0] = 0;
 	if (rl_http1_request(e->head, e->head_len < RL_REQ_HEAD_LEN ? e->head_len : RL_REQ_HEAD_LEN,
 			     e->pipelined, &q->cfg->routes, method, route)) {
+		parsed = false;
 		snprintf(method, sizeof(method), "_OTHER");
 		snprintf(route, sizeof(route), "other");
 	}
@@ -183,11 +248,12 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (e->svc.dir == RL_DIR_INBOUND) {
 		const char *capped = capped_route(q, svc, port, route);
 
+		if (parsed && e->line_ok)
+			cache_route(q, e, capped);
+
 		rl_svc_labels_kv(&e->svc, &names, kv, "server_port", port, "http_request_method", method,
 				 "http_route", capped, "http_response_status_code", status, NULL);
-		f = rl_family_get(q->http, "http_server_request_duration_seconds",
-				  "Duration of HTTP requests as the server handled them: first byte read "
-				  "to last byte written.", RL_HISTOGRAM);
+		f = rl_family_get(q->http, HTTP_SERVER_NAME, HTTP_SERVER_HELP, RL_HISTOGRAM);
 		s = f ? rl_sample_get(f, kv) : NULL;
 		if (e->handler_ns) {
 			const char *hkv[RL_KV_MAX];
@@ -215,23 +281,11 @@ static int on_event(void *ctx, void *data, size_t size)
 			}
 		}
 	} else {
-		addr_text(e->family, e->peer_addr, peer, sizeof(peer));
-		rl_svc_labels_kv(&e->svc, &names, kv, "peer_address", peer, "peer_port", port,
-				 "http_request_method", method, "http_response_status_code", status, NULL);
-		f = rl_family_get(q->http, "http_client_request_duration_seconds",
-				  "Duration of HTTP requests as the client saw them: first byte written to "
-				  "last response byte read.", RL_HISTOGRAM);
-		s = f ? rl_sample_get(f, kv) : NULL;
+		/* The kernel aggregates HTTP clients itself: it sends none. */
+		s = NULL;
 	}
 	if (s)
 		rl_hist_observe(s->hist, e->duration_ns);
-	if (e->svc.dir == RL_DIR_INBOUND) {
-		rl_svc_labels_kv(&e->svc, &names, kv, "server_port", port, NULL);
-		f = rl_family_get(q->http, QUEUE_NAME, QUEUE_HELP, RL_HISTOGRAM);
-		s = f ? rl_sample_get(f, kv) : NULL;
-		if (s)
-			rl_hist_observe(s->hist, e->queue_ns);
-	}
 	pthread_mutex_unlock(&q->lock);
 	return 0;
 }
@@ -361,12 +415,38 @@ fail:
 	return err;
 }
 
-/* Kernel-aggregated histograms: protocols other than HTTP, and queue waits. */
+/*
+ * The labels of a kernel-aggregated HTTP series, as on_event gives the same
+ * requests: HTTP server requests whose route is cached, and HTTP clients.
+ */
+static void http_kv(const struct rl_req *q, const struct rl_req_hist_key *key, struct rl_svc_labels *names,
+		    const char **kv, char *port, char *peer, size_t peer_size, char *status)
+{
+	const char *method = method_names[key->method < RL_METHOD_N ? key->method : RL_METHOD_OTHER];
+	const char *route = route_name(q, key->route);
+
+	if (key->status)
+		snprintf(status, 8, "%u", key->status);
+	else
+		status[0] = 0;
+	if (key->hist == RL_REQ_HIST_CLIENT) {
+		addr_text((__u8)key->family, key->peer_addr, peer, peer_size);
+		rl_svc_labels_kv(&key->svc, names, kv, "peer_address", peer, "peer_port", port,
+				 "http_request_method", method, "http_response_status_code", status, NULL);
+	} else if (key->hist == RL_REQ_HIST_HANDLER) {
+		rl_svc_labels_kv(&key->svc, names, kv, "server_port", port, "http_route", route, NULL);
+	} else {
+		rl_svc_labels_kv(&key->svc, names, kv, "server_port", port, "http_request_method", method,
+				 "http_route", route, "http_response_status_code", status, NULL);
+	}
+}
+
+/* Kernel-aggregated histograms: every protocol, HTTP as http_kv says. */
 static int collect_hists(struct rl_req *q, struct rl_registry *r)
 {
 	int fd = bpf_map__fd(q->skel->maps.req_hists);
 	struct rl_req_hist_key key, next;
-	struct rl_family *fam[RL_REQ_HIST_N];
+	struct rl_family *fam[RL_REQ_HIST_N], *http_server, *http_client;
 	void *prev = NULL;
 
 	fam[RL_REQ_HIST_DURATION] = rl_family_get(r, "reqlens_request_duration_seconds",
@@ -380,24 +460,36 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 		fam[RL_REQ_HIST_CPU + i] = rl_family_get(r, split_names[i][0], split_names[i][1],
 							 RL_HISTOGRAM);
 	fam[RL_REQ_HIST_HANDLER] = rl_family_get(r, HANDLER_NAME, HANDLER_HELP, RL_HISTOGRAM);
+	http_server = rl_family_get(r, HTTP_SERVER_NAME, HTTP_SERVER_HELP, RL_HISTOGRAM);
+	http_client = rl_family_get(r, HTTP_CLIENT_NAME, HTTP_CLIENT_HELP, RL_HISTOGRAM);
 	for (int i = 0; i < RL_REQ_HIST_N; i++)
 		if (!fam[i])
 			return -ENOMEM;
+	if (!http_server || !http_client)
+		return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		char port[8], peer[64];
+		char port[8], peer[64], status[8];
+		struct rl_family *f;
 		struct rl_svc_labels names;
 		const char *kv[RL_KV_MAX];
 		const char *proto;
 		struct rl_sample *s;
-		__u64 n;
+		struct rl_hist_cell cell;
 
 		key = next;
 		prev = &key;
-		if (key.hist >= RL_REQ_HIST_N || bpf_map_lookup_elem(fd, &key, &n))
+		if (key.hist >= RL_REQ_HIST_N || bpf_map_lookup_elem(fd, &key, &cell))
 			continue;
 		snprintf(port, sizeof(port), "%u", key.svc.port);
 		proto = proto_names[key.proto < RL_PROTO_N ? key.proto : RL_PROTO_OTHER];
-		if (key.hist == RL_REQ_HIST_QUEUE) {
+		f = fam[key.hist];
+		if (key.proto == RL_PROTO_HTTP1 && key.hist != RL_REQ_HIST_QUEUE) {
+			http_kv(q, &key, &names, kv, port, peer, sizeof(peer), status);
+			if (key.hist == RL_REQ_HIST_DURATION)
+				f = http_server;
+			else if (key.hist == RL_REQ_HIST_CLIENT)
+				f = http_client;
+		} else if (key.hist == RL_REQ_HIST_QUEUE) {
 			rl_svc_labels_kv(&key.svc, &names, kv, "server_port", port, NULL);
 		} else if (key.hist == RL_REQ_HIST_CLIENT) {
 			addr_text((__u8)key.family, key.peer_addr, peer, sizeof(peer));
@@ -406,13 +498,11 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 		} else {
 			rl_svc_labels_kv(&key.svc, &names, kv, "server_port", port, "protocol", proto, NULL);
 		}
-		s = rl_sample_get(fam[key.hist], kv);
+		s = rl_sample_get(f, kv);
 		if (!s)
 			return -ENOMEM;
-		if (key.bucket == RL_HIST_SUM_SLOT)
-			s->hist->sum_ns += n;
-		else
-			rl_hist_add(s->hist, key.bucket, n);
+		rl_hist_add(s->hist, key.bucket, cell.count);
+		s->hist->sum_ns += cell.sum_ns;
 	}
 	return 0;
 }
@@ -528,8 +618,12 @@ int rl_req_collect(struct rl_req *q, struct rl_registry *r)
 	drain(q);
 	err = collect_http(q, r);
 
-	if (!err)
+	if (!err) {
+		/* Route names grow as events come. */
+		pthread_mutex_lock(&q->lock);
 		err = collect_hists(q, r);
+		pthread_mutex_unlock(&q->lock);
+	}
 	if (!err)
 		err = collect_aborted(q, r);
 	if (!err)

@@ -32,6 +32,15 @@
 /* A pseudo-bucket holding the sum of the observed values (ns). */
 #define RL_HIST_SUM_SLOT 0xffffu
 
+/*
+ * A bucket that carries its own share of the sum: one map update per
+ * observation instead of two (the series' sum is the sum over its buckets).
+ */
+struct rl_hist_cell {
+	__u64 count;
+	__u64 sum_ns;
+};
+
 /* floor(log2(x)) for x > 0, by halving: BPF has no count-leading-zeros. */
 static inline __u32 rl_log2_u64(__u64 x)
 {

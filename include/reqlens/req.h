@@ -42,6 +42,11 @@ struct rl_req_state {
 	__u16 status;		/* HTTP status of the response being written */
 	__u16 pipelined;	/* responses already ended for the current read */
 	__u16 head_len;
+	/* HTTP, from the head's request line (see struct rl_route_key). */
+	__u8 method;		/* enum rl_http_method; RL_METHOD_OTHER when not parsed */
+	__u8 line_ok;		/* a complete request line with a known method */
+	__u16 pad2;
+	__u64 path_hash;	/* FNV-1a of the target, up to its query or fragment */
 	/*
 	 * Where the serving thread's time went (bpf/sched.bpf.c's totals): at
 	 * the read that began the request, and at its latest write by the same
@@ -54,7 +59,39 @@ struct rl_req_state {
 	char head[RL_REQ_HEAD_LEN];	/* first bytes of the read that began it */
 };
 
-/* Histograms the kernel aggregates, for protocols other than HTTP. */
+/*
+ * HTTP methods the kernel recognises: user space names them (src/req.c),
+ * exactly as src/http1.c does from the same bytes.
+ */
+enum rl_http_method {
+	RL_METHOD_OTHER = 0,
+	RL_METHOD_GET,
+	RL_METHOD_HEAD,
+	RL_METHOD_POST,
+	RL_METHOD_PUT,
+	RL_METHOD_DELETE,
+	RL_METHOD_CONNECT,
+	RL_METHOD_OPTIONS,
+	RL_METHOD_TRACE,
+	RL_METHOD_PATCH,
+	RL_METHOD_N,
+};
+
+/*
+ * The route cache: user space normalises a target once, when an event
+ * brings it, and stores its route's id here; later requests to the same
+ * target (the same bytes up to the query) of the same service are
+ * aggregated in the kernel under that id.
+ */
+struct rl_route_key {
+	struct rl_svc_key svc;
+	__u64 path_hash;
+};
+
+/*
+ * Histograms the kernel aggregates: every protocol; HTTP server requests
+ * once their route is in the route cache (the others come as events).
+ */
 enum rl_req_hist {
 	RL_REQ_HIST_DURATION = 0,	/* server: first byte read -> last byte written */
 	RL_REQ_HIST_QUEUE,		/* first byte arrived -> first byte read */
@@ -72,8 +109,12 @@ struct rl_req_hist_key {
 	__u16 family;		/* client side */
 	__u16 hist;		/* enum rl_req_hist */
 	__u16 proto;		/* enum rl_proto */
+	__u16 status;		/* HTTP: the response's status, 0 when none */
+	__u32 route;		/* HTTP server: the route's id (struct rl_route_key) */
+	__u16 method;		/* HTTP: enum rl_http_method */
 	__u16 pad;
 	__u32 bucket;
+	__u32 pad2;		/* no implicit padding: the key is hashed whole */
 };
 
 /* One HTTP exchange, sent to user space, which owns routes and labels. */
@@ -89,6 +130,9 @@ struct rl_req_event {
 	__u16 head_len;
 	__u8 family;
 	__u8 has_split;
+	__u8 line_ok;		/* path_hash is the head's target's: cache its route */
+	__u8 pad[7];
+	__u64 path_hash;
 	char head[RL_REQ_HEAD_LEN];
 };
 
