@@ -16,6 +16,7 @@
  */
 #include "common.bpf.h"
 #include "conns.bpf.h"
+#include <bpf/bpf_tracing.h>
 #include "reqlens/req.h"
 #include "reqlens/sched.h"
 #include "thread.bpf.h"
@@ -566,46 +567,50 @@ static __always_inline struct sysbuf *take_buf(void)
 
 /* ---- sock mode ---------------------------------------------------------- */
 
-SEC("tracepoint/sock/sock_recv_length")
-int rl_sock_recv(struct trace_event_raw_sock_msg_length *ctx)
-{
-	__u64 sk = (__u64)ctx->sk;
-	struct sysbuf b;
-	struct rl_conn *c;
-
-	if (ctx->protocol != IPPROTO_TCP || (ctx->flags & MSG_PEEK) || ctx->ret < 0)
-		return 0;
-	c = tracked(sk);
-	if (!c)
-		return 0;
-	on_read(sk, c, ctx->ret, current_buf(&b) ? &b : NULL);
-	return 0;
-}
-
-SEC("tracepoint/sock/sock_send_length")
-int rl_sock_send(struct trace_event_raw_sock_msg_length *ctx)
+/*
+ * BTF tracepoints: the program gets the arguments as they are, where a
+ * classic tracepoint first formats the whole event record for it, on every
+ * recv and send of the host.
+ */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(rl_sock_recv, struct sock *sk, int ret, int flags)
 {
 	struct sysbuf b;
 	struct rl_conn *c;
 
-	if (ctx->protocol != IPPROTO_TCP || ctx->ret <= 0)
+	if (ret < 0 || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	c = sending((__u64)ctx->sk);
+	c = tracked((__u64)sk);
 	if (!c)
 		return 0;
-	on_write(c, ctx->ret, current_buf(&b) ? &b : NULL);
+	on_read((__u64)sk, c, ret, current_buf(&b) ? &b : NULL);
 	return 0;
 }
 
-SEC("tracepoint/sock/sk_data_ready")
-int rl_data_ready(struct trace_event_raw_sk_data_ready *ctx)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(rl_sock_send, struct sock *sk, int ret, int flags)
 {
-	__u64 sk = (__u64)ctx->skaddr;
+	struct sysbuf b;
 	struct rl_conn *c;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (ret <= 0 || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	c = bpf_map_lookup_elem(&conns, &sk);
+	c = sending((__u64)sk);
+	if (!c)
+		return 0;
+	on_write(c, ret, current_buf(&b) ? &b : NULL);
+	return 0;
+}
+
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(rl_data_ready, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct rl_conn *c;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
 	if (c && c->svc.dir == RL_DIR_INBOUND && !c->req.ts_arrival)
 		c->req.ts_arrival = bpf_ktime_get_ns();
 	return 0;
