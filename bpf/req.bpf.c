@@ -111,8 +111,8 @@ struct {
 #define NR_recvfrom 45
 #define NR_sendmsg 46
 #define NR_recvmsg 47
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
-#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, si)
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#define SYSCALL_ARG2(regs) ((regs)->si)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_read 63
 #define NR_write 64
@@ -122,13 +122,17 @@ struct {
 #define NR_recvfrom 207
 #define NR_sendmsg 211
 #define NR_recvmsg 212
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
-#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, regs[1])
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#define SYSCALL_ARG2(regs) ((regs)->regs[1])
 #else
 #error "add this architecture's syscall numbers"
 #endif
 
-/* The current syscall's buffer, from its saved registers; false if none. */
+/*
+ * The current syscall's buffer, from its saved registers; false if none.
+ * bpf_task_pt_regs gives a BTF pointer: its fields are plain loads, no
+ * helper call each.
+ */
 static __always_inline bool current_buf(struct sysbuf *b)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
