@@ -169,13 +169,28 @@ static int attach_uprobes(struct rl_func *f, const struct rl_probe_spec *p, cons
 				err = attach_at(f, f->skel->progs.rl_func_exit, b->attach_path,
 						syms[i].offset, true, id);
 		} else {
-			/* A uretprobe would corrupt the goroutine's moved stack: probe each return. */
-			err = rl_elf_function_returns(b->fd, &syms[i], &rets, &nrets);
+			/*
+			 * A uretprobe would corrupt the goroutine's moved stack:
+			 * probe each return, and the entry past the stack check,
+			 * which runs twice when the stack grows (disasm.h).
+			 */
+			struct rl_go_probes gp;
+
+			err = rl_elf_go_probes(b->fd, &syms[i], &gp);
+			rets = gp.returns;
+			nrets = gp.nreturns;
 			if (!err && !nrets)
 				err = -ENOENT;
+			if (!err && gp.entry_err == -ENOENT)
+				rl_debug("%s in %s: %s: its entry probe is on its first instruction", syms[i].name,
+					 b->path, gp.entry_why);
+			else if (!err && gp.entry_err)
+				rl_warn("%s in %s: its stack check was not recognised (%s): its entry probe is on "
+					"its first instruction, which a call that grows the goroutine's stack runs "
+					"twice", syms[i].name, b->path, gp.entry_why);
 			if (!err)
 				err = attach_at(f, f->skel->progs.rl_go_entry, b->attach_path,
-						syms[i].offset, false, id);
+						syms[i].offset + gp.entry, false, id);
 			for (size_t r = 0; r < nrets && !err; r++)
 				err = attach_at(f, f->skel->progs.rl_go_return, b->attach_path,
 						syms[i].offset + rets[r], false, id);
@@ -190,7 +205,7 @@ static int attach_uprobes(struct rl_func *f, const struct rl_probe_spec *p, cons
 				 strerror(-err));
 		else
 			rl_info("probing %s in %s%s%s (%zu process%s now)", syms[i].name, b->path,
-				go ? ", a Go binary: one probe per return instruction" : "", "",
+				go ? ", a Go binary: its entry past the stack check, and each return instruction" : "", "",
 				b->nprocs, b->nprocs == 1 ? "" : "es");
 	}
 	rl_elf_syms_free(syms, nsyms);

@@ -14,7 +14,8 @@
 #     GODEBUG=adaptivestackstart=0 so that every fresh goroutine starts with
 #     a 2 KiB stack: workUs's prologue finds the stack too small, calls
 #     runtime.morestack, and runs again from its first instruction on the new
-#     stack (the entry probe sees that instruction twice for one call).
+#     stack (which is why the entry probe sits past the stack check: on the
+#     first instruction it would fire twice for one call).
 #  3. The same with Go's default (adaptive initial stacks).
 #  4. HTTP server mode (net/http; each request's handler calls workUs for
 #     300 us): 4 keep-alive connections x 500 requests, every answer checked.
@@ -24,12 +25,12 @@
 #
 # Why 1500 us: the log times each call around it, so it includes what the
 # probes cost the call, of which the agent's timestamps (taken in the entry
-# and return programs) see only part. workUs's first instruction (MOVQ SP,
-# R12, as in every Go function with a stack check) is one the kernel cannot
-# emulate under a uprobe: it single-steps it out of line after the entry
-# program ran, a debug trap that costs about 10 us in a KVM guest (see
-# bench/uprobe-results.md, -s). Measured: agent 14 us below the log per call
-# with one goroutine; 1% of 1500 us, 7% of 200 us.
+# and return programs) see only part. The probed instructions (the SUBQ that
+# follows the stack check, the RETs) are ones the kernel cannot emulate under
+# a uprobe: it single-steps them out of line after the program ran, a debug
+# trap that costs about 10 us in a KVM guest (see bench/uprobe-results.md,
+# -s). Measured: agent 14 us below the log per call with one goroutine; 1% of
+# 1500 us, 7% of 200 us.
 source "$(dirname "$0")/../lib.sh"
 
 command -v go >/dev/null || fail "go is missing: apt-get install golang-go"
