@@ -510,26 +510,29 @@ static unsigned lev_bounded(const char *a, size_t la, const char *b, size_t lb, 
 	return row[lb];
 }
 
-static int suggest_sym(const struct elf_file *f, const GElf_Sym *s, const char *name, bool dynamic, void *arg)
+/* How close name is to the one asked for (lower is closer): a typo, then a name that contains it. */
+static unsigned suggest_score(const struct suggest *sg, const char *name)
 {
-	struct suggest *sg = arg;
-	size_t len, pos;
-	unsigned score;
+	size_t len = strlen(name);
 
-	if (!is_func(s) || !is_defined(f, s))
-		return 0;
-	len = strlen(name);
-	score = UINT32_MAX;
 	if ((len > sg->len ? len - sg->len : sg->len - len) <= sg->k && len <= LEV_MAX_LEN &&
 	    sg->len <= LEV_MAX_LEN) {
 		unsigned d = lev_bounded(sg->name, sg->len, name, len, sg->k);
 
 		if (d <= sg->k && d > 0)
-			score = d;
+			return d;
 	}
 	/* Names that contain it rank after typos, the shorter first. */
-	if (score == UINT32_MAX && sg->len >= 3 && len > sg->len && strcasestr(name, sg->name))
-		score = 1000 + (unsigned)(len - sg->len > 100000 ? 100000 : len - sg->len);
+	if (sg->len >= 3 && len > sg->len && strcasestr(name, sg->name))
+		return 1000 + (unsigned)(len - sg->len > 100000 ? 100000 : len - sg->len);
+	return UINT32_MAX;
+}
+
+/* Keeps name among the SUGGEST_MAX best, by score then name; UINT32_MAX: not a match. */
+static int suggest_insert(struct suggest *sg, const char *name, unsigned score)
+{
+	size_t pos;
+
 	if (score == UINT32_MAX)
 		return 0;
 	/* Already there (from the other symbol table), or not good enough? */
@@ -560,37 +563,56 @@ static int suggest_sym(const struct elf_file *f, const GElf_Sym *s, const char *
 	return 0;
 }
 
+static int suggest_sym(const struct elf_file *f, const GElf_Sym *s, const char *name, bool dynamic, void *arg)
+{
+	if (!is_func(s) || !is_defined(f, s))
+		return 0;
+	return suggest_insert(arg, name, suggest_score(arg, name));
+}
+
+static void suggest_init(struct suggest *sg, const char *name)
+{
+	memset(sg, 0, sizeof(*sg));
+	sg->name = name;
+	sg->len = strlen(name);
+	/* 1 edit for short names, up to 5 for long ones. */
+	sg->k = (unsigned)(sg->len / 4);
+	sg->k = sg->k < 1 ? 1 : sg->k > 5 ? 5 : sg->k;
+}
+
+/* Writes the suggestions to out ("a, b, c") and frees them; how many, or err. */
+static int suggest_done(struct suggest *sg, char *out, size_t len, int err)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < sg->nbest; i++) {
+		int r = snprintf(out + used, len > used ? len - used : 0, "%s%s", i ? ", " : "",
+				 sg->best[i].name);
+
+		if (r > 0)
+			used += (size_t)r;
+		free(sg->best[i].name);
+	}
+	return err ? err : (int)sg->nbest;
+}
+
 int rl_elf_suggest(int fd, const char *name, char *out, size_t len)
 {
-	struct suggest sg = { .name = name };
+	struct suggest sg;
 	struct elf_file f;
-	size_t used = 0;
 	int err;
 
 	if (len)
 		out[0] = '\0';
 	if (!name || !*name)
 		return fail(-EINVAL, "empty symbol name");
-	sg.len = strlen(name);
-	/* 1 edit for short names, up to 5 for long ones. */
-	sg.k = (unsigned)(sg.len / 4);
-	sg.k = sg.k < 1 ? 1 : sg.k > 5 ? 5 : sg.k;
+	suggest_init(&sg, name);
 	err = elf_open(fd, &f);
 	if (err)
 		return err;
 	err = for_each_symbol(&f, suggest_sym, &sg);
 	elf_close(&f);
-	for (size_t i = 0; i < sg.nbest; i++) {
-		int r = snprintf(out + used, len > used ? len - used : 0, "%s%s", i ? ", " : "",
-				 sg.best[i].name);
-
-		if (r > 0)
-			used += (size_t)r;
-		free(sg.best[i].name);
-	}
-	if (err)
-		return err;
-	return (int)sg.nbest;
+	return suggest_done(&sg, out, len, err);
 }
 
 /* Go. */
@@ -772,6 +794,30 @@ static int parse_stapsdt(const struct elf_file *f, Elf_Data *data, struct usdtve
 	return 0;
 }
 
+/* Every note of every .note.stapsdt section of an open file. */
+static int read_usdt(const struct elf_file *f, struct usdtvec *uv)
+{
+	int err = 0;
+
+	for (size_t i = 1; i < f->shnum && !err; i++) {
+		Elf_Scn *scn = elf_getscn(f->elf, i);
+		const char *name;
+		Elf_Data *data;
+		GElf_Shdr sh;
+
+		if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		name = section_name(f, &sh);
+		if (!name || strcmp(name, ".note.stapsdt"))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !data->d_buf)
+			return fail(-EINVAL, ".note.stapsdt: unreadable: %s", elf_errmsg(-1));
+		err = parse_stapsdt(f, data, uv);
+	}
+	return err;
+}
+
 int rl_elf_usdt_probes(int fd, struct rl_elf_usdt **out, size_t *n)
 {
 	struct usdtvec uv = { 0 };
@@ -783,24 +829,7 @@ int rl_elf_usdt_probes(int fd, struct rl_elf_usdt **out, size_t *n)
 	err = elf_open(fd, &f);
 	if (err)
 		return err;
-	for (size_t i = 1; i < f.shnum && !err; i++) {
-		Elf_Scn *scn = elf_getscn(f.elf, i);
-		const char *name;
-		Elf_Data *data;
-		GElf_Shdr sh;
-
-		if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		name = section_name(&f, &sh);
-		if (!name || strcmp(name, ".note.stapsdt"))
-			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data || !data->d_buf) {
-			err = fail(-EINVAL, ".note.stapsdt: unreadable: %s", elf_errmsg(-1));
-			break;
-		}
-		err = parse_stapsdt(&f, data, &uv);
-	}
+	err = read_usdt(&f, &uv);
 	elf_close(&f);
 	if (err) {
 		free(uv.v);
@@ -827,6 +856,41 @@ int rl_elf_has_usdt(int fd, const char *provider, const char *name)
 			count++;
 	free(v);
 	return count;
+}
+
+
+int rl_elf_usdt_suggest(int fd, const char *provider, const char *name, char *out, size_t len)
+{
+	char want[256], have[sizeof(((struct rl_elf_usdt *)0)->provider) + sizeof(((struct rl_elf_usdt *)0)->name)];
+	struct rl_elf_usdt *v;
+	struct suggest sg, names;
+	size_t n;
+	int err;
+
+	if (len)
+		out[0] = '\0';
+	if (!provider || !*provider || !name || !*name)
+		return fail(-EINVAL, "empty USDT provider or probe name");
+	snprintf(want, sizeof(want), "%s:%s", provider, name);
+	err = rl_elf_usdt_probes(fd, &v, &n);
+	if (err)
+		return err;
+	suggest_init(&sg, want);
+	suggest_init(&names, name);
+	for (size_t i = 0; i < n && !err; i++) {
+		unsigned score;
+
+		snprintf(have, sizeof(have), "%s:%s", v[i].provider, v[i].name);
+		if (!strcmp(v[i].name, name))
+			score = 0;	/* the same name under another provider: what was meant */
+		else if (!strcmp(v[i].provider, provider))
+			score = suggest_score(&names, v[i].name);	/* the provider is right: the name alone */
+		else
+			score = suggest_score(&sg, have);
+		err = suggest_insert(&sg, have, score);
+	}
+	free(v);
+	return suggest_done(&sg, out, len, err);
 }
 
 /* Code. */

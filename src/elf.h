@@ -110,6 +110,15 @@ int rl_elf_usdt_probes(int fd, struct rl_elf_usdt **out, size_t *n);
  */
 int rl_elf_has_usdt(int fd, const char *provider, const char *name);
 
+/*
+ * Up to 3 USDT probes of the file close to PROVIDER:NAME, as rl_elf_suggest
+ * does for functions, written "prov:a, prov:b": the same name under another
+ * provider first; then, under the same provider, typos of NAME and names
+ * that contain it; under another, typos of "PROVIDER:NAME". How many, or
+ * -errno.
+ */
+int rl_elf_usdt_suggest(int fd, const char *provider, const char *name, char *out, size_t len);
+
 /* The largest function rl_elf_read_code reads. */
 #define RL_ELF_MAX_CODE (1u << 20)
 

@@ -212,6 +212,25 @@ static int attach_uprobes(struct rl_func *f, const struct rl_probe_spec *p, cons
 	return err;
 }
 
+/* A missing USDT probe, explained with the ones the binary has. */
+static void explain_usdt(const struct rl_binary *b, const char *provider, const char *probe)
+{
+	char hint[512] = "";
+	struct rl_elf_usdt *v;
+	size_t n = 0;
+
+	if (!rl_elf_usdt_probes(b->fd, &v, &n))
+		free(v);
+	if (!n) {
+		rl_error("--usdt: %s has no USDT probes at all (no .note.stapsdt section), so not %s:%s",
+			 b->path, provider, probe);
+		return;
+	}
+	rl_elf_usdt_suggest(b->fd, provider, probe, hint, sizeof(hint));
+	rl_error("--usdt: %s has no USDT probe %s:%s%s%s%s", b->path, provider, probe,
+		 hint[0] ? "; did you mean " : "", hint, hint[0] ? "?" : "");
+}
+
 static int attach_usdt(struct rl_func *f, const struct rl_probe_spec *p, const struct rl_binary *b)
 {
 	const uint32_t *pids;
@@ -222,8 +241,14 @@ static int attach_usdt(struct rl_func *f, const struct rl_probe_spec *p, const s
 	for (int end = 0; end < (p->end[0] ? 2 : 1); end++) {
 		const char *probe = end ? p->end : p->symbol;
 
-		if (rl_elf_has_usdt(b->fd, p->provider, probe) <= 0) {
-			rl_error("--usdt: %s has no USDT probe %s:%s", b->path, p->provider, probe);
+		int has = rl_elf_has_usdt(b->fd, p->provider, probe);
+
+		if (has < 0) {
+			rl_error("--usdt: %s: %s", b->path, rl_elf_errmsg());
+			return has;
+		}
+		if (!has) {
+			explain_usdt(b, p->provider, probe);
 			return -ENOENT;
 		}
 	}

@@ -5,7 +5,8 @@
 #     problem, and exit status 1: a binary that does not exist; a symbol that
 #     does not (the line suggests the close match work_us); a symbol that is
 #     a variable (rl_counter: "not a function"); a USDT probe the binary does
-#     not have.
+#     not have (misspelt ones get the close match suggested: rl_func:tik ->
+#     rl_func:tick); a binary with no USDT probe at all.
 #  2. The binary replaced on disk while probed: a copy of rl_func_c in $T/bin
 #     runs (probed by path); a new copy is written next to it and renamed
 #     over it (a new inode, as a package upgrade does). The process still
@@ -53,6 +54,12 @@ refused "a variable (named)" "rl_counter" --uprobe="$F:rl_counter"
 refused "missing USDT probe" "rl_func:nosuch" --usdt="$F:rl_func:nosuch"
 refused "missing USDT end probe" "rl_func:nosuch_end" --usdt="$F:rl_func:work_start,nosuch_end"
 refused "missing USDT provider" "noprov:work_start" --usdt="$F:noprov:work_start"
+refused "missing USDT probe (a suggestion)" "did you mean rl_func:tick?" --usdt="$F:rl_func:tik"
+refused "missing USDT end probe (a suggestion)" "did you mean rl_func:work_end?" \
+	--usdt="$F:rl_func:work_start,work_ned"
+refused "USDT probe under a misspelt provider (a suggestion)" "did you mean rl_func:work_start?" \
+	--usdt="$F:rl_fnc:work_start"
+refused "a binary without USDT probes" "no USDT probes at all" --usdt="$FIXTURES/rl_tcp_server:rl_func:tick"
 
 # ----------------------------------------------------------------- helpers
 # counted [MATCHER...]: N = reqlens_function_calls_total{function=work_us}.

@@ -533,6 +533,30 @@ static void test_usdt(void **state)
 	}
 }
 
+/* A missing USDT probe's close matches. */
+static void test_usdt_suggest(void **state)
+{
+	char out[256];
+	int fd = open_tmp("pie");
+
+	assert_int_equal(rl_elf_usdt_suggest(fd, "rlfix", "request__stat", out, sizeof(out)), 1);
+	assert_string_equal(out, "rlfix:request__start");
+	/* The right name under a wrong provider, however far. */
+	assert_int_equal(rl_elf_usdt_suggest(fd, "some_other_provider", "request__done", out, sizeof(out)), 1);
+	assert_string_equal(out, "rlfix:request__done");
+	/* A prefix of two probes' names: both, and a probe listed twice (two sites) once. */
+	assert_int_equal(rl_elf_usdt_suggest(fd, "rlfix", "request", out, sizeof(out)), 2);
+	assert_string_equal(out, "rlfix:request__done, rlfix:request__start");
+	assert_int_equal(rl_elf_usdt_suggest(fd, "rlfix", "zzzz", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(rl_elf_usdt_suggest(fd, "rlfix", "", out, sizeof(out)), -EINVAL);
+	close(fd);
+	/* No notes at all: nothing to suggest. */
+	fd = open_tmp("lib.so");
+	assert_int_equal(rl_elf_usdt_suggest(fd, "rlfix", "request__start", out, sizeof(out)), 0);
+	close(fd);
+}
+
 /* ---- Go ---- */
 
 static uint8_t *slurp(const char *file, size_t *len);
@@ -1205,6 +1229,7 @@ static void poke_all(int fd)
 	if (rl_elf_usdt_probes(fd, &u, &n) == 0)
 		free(u);
 	rl_elf_has_usdt(fd, "rlfix", "request__start");
+	rl_elf_usdt_suggest(fd, "rlfix", "request__stat", out, sizeof(out));
 }
 
 /* A broken symbol table: what reads symbols fails, the rest may work. */
@@ -1441,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_suggest),
 		cmocka_unit_test(test_many_symbols),
 		cmocka_unit_test(test_usdt),
+		cmocka_unit_test(test_usdt_suggest),
 		cmocka_unit_test(test_go),
 		cmocka_unit_test(test_returns_c),
 		cmocka_unit_test(test_returns_go),
