@@ -31,7 +31,7 @@
 # trap that costs about 10 us in a KVM guest (see bench/uprobe-results.md,
 # -s). Measured: agent 14 us below the log per call with one goroutine; 1% of
 # 1500 us, 7% of 200 us.
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 command -v go >/dev/null || fail "go is missing: apt-get install golang-go"
 SRC=$REPO/tests/fixtures/go/rl_gofunc
