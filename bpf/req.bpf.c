@@ -350,16 +350,24 @@ static __always_inline void record(const struct rl_conn *c, __u16 hist, __u32 ro
 }
 
 /* The route id of an HTTP server request, from the cache; 0 when user space must decide. */
-static __always_inline __u32 cached_route(const struct rl_conn *c)
+static __always_inline __u32 cached_route(struct rl_conn *c)
 {
 	struct rl_route_key rk = { .svc = c->svc, .path_hash = c->req.path_hash };
+	struct rl_req_state *r = &c->req;
 	__u32 *id;
 
 	/* A pipelined request's line is not in the head's start: user space finds it. */
-	if (!c->req.line_ok || c->req.pipelined)
+	if (!r->line_ok || r->pipelined)
 		return 0;
+	/* A route's id never changes meaning: the memo cannot go stale. */
+	if (r->memo_route && r->memo_hash == r->path_hash)
+		return r->memo_route;
 	id = bpf_map_lookup_elem(&routes, &rk);
-	return id ? *id : 0;
+	if (!id)
+		return 0;
+	r->memo_hash = r->path_hash;
+	r->memo_route = *id;
+	return *id;
 }
 
 /* One request done: ts_start -> ts_last. */

@@ -53,6 +53,9 @@ struct rl_req_state {
 	 * thread. A response written by another thread has no split.
 	 */
 	__u32 split_tid;	/* 0: no split for this request */
+	/* The route cache's answer for this connection's last target: keep-alive clients repeat. */
+	__u32 memo_route;
+	__u64 memo_hash;
 	__u64 cpu0, runq0, blocked0;
 	__u64 cpu1, runq1, blocked1;
 	__u64 handler_ns;	/* probed functions' time on the serving thread */
