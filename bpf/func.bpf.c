@@ -14,7 +14,6 @@
 #include "common.bpf.h"
 #include "conns.bpf.h"
 #include <bpf/bpf_tracing.h>
-#include <bpf/usdt.bpf.h>
 #include "reqlens/func.h"
 #include "reqlens/req.h"
 #include "reqlens/tcp.h"
@@ -188,6 +187,12 @@ static __always_inline int go_leave(__u64 owner, __u32 func)
 	return 0;
 }
 
+/*
+ * Attached by src/func.c to many sites at once (one uprobe_multi link per
+ * binary, program and direction, or one perf-event uprobe per site), each
+ * with its function id as cookie. rl_func_entry also takes USDT start
+ * probes, rl_func_exit USDT end probes (as plain uprobes).
+ */
 SEC("uprobe")
 int BPF_KPROBE(rl_func_entry)
 {
@@ -213,25 +218,13 @@ int BPF_KPROBE(rl_go_return)
 	return go_leave(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
 }
 
-/* USDT: a start/end pair is timed like a function; a lone probe only counts. */
-SEC("usdt")
-int BPF_USDT(rl_usdt_start)
-{
-	return thread_enter((__u32)bpf_usdt_cookie(ctx));
-}
-
-SEC("usdt")
-int BPF_USDT(rl_usdt_end)
-{
-	return thread_leave((__u32)bpf_usdt_cookie(ctx));
-}
-
-SEC("usdt")
-int BPF_USDT(rl_usdt_point)
+/* A lone USDT probe only counts. */
+SEC("uprobe")
+int BPF_KPROBE(rl_usdt_point)
 {
 	struct rl_svc_key svc;
 
 	rl_current_svc(&svc, 0, 0);
-	record(&svc, (__u32)bpf_usdt_cookie(ctx), 0);
+	record(&svc, (__u32)bpf_get_attach_cookie(ctx), 0);
 	return 0;
 }

@@ -840,6 +840,67 @@ int rl_elf_usdt_probes(int fd, struct rl_elf_usdt **out, size_t *n)
 	return 0;
 }
 
+/* The file offset of vaddr, in a PT_LOAD segment with all of flags; false when none holds it. */
+static bool file_offset(const struct elf_file *f, uint64_t vaddr, uint32_t flags, uint64_t *off)
+{
+	const GElf_Phdr *ph = segment_of(f, vaddr, 1);
+
+	if (!ph || (ph->p_flags & flags) != flags)
+		return false;
+	*off = vaddr - ph->p_vaddr + ph->p_offset;
+	return true;
+}
+
+int rl_elf_usdt_sites(int fd, const char *provider, const char *name, struct rl_usdt_site **out, size_t *n)
+{
+	struct usdtvec uv = { 0 };
+	struct rl_usdt_site *v = NULL;
+	struct elf_file f;
+	GElf_Shdr base;
+	bool based;
+	size_t k = 0;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	if (!name || !*name)
+		return fail(-EINVAL, "empty USDT probe name");
+	err = elf_open(fd, &f);
+	if (err)
+		return err;
+	based = find_section(&f, ".stapsdt.base", &base) != NULL;
+	err = read_usdt(&f, &uv);
+	if (!err && uv.n && !(v = calloc(uv.n, sizeof(*v))))
+		err = fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < uv.n && !err; i++) {
+		const struct rl_elf_usdt *u = &uv.v[i];
+		uint64_t pc = u->pc;
+
+		if ((provider && strcmp(u->provider, provider)) || strcmp(u->name, name))
+			continue;
+		/* A prelinked file moved .stapsdt.base: the notes hold the old addresses. */
+		if (based && u->base)
+			pc += base.sh_addr - u->base;
+		if (!file_offset(&f, pc, PF_X, &v[k].offset))
+			err = fail(-EINVAL, "USDT probe %s:%s: its address %#llx is in no executable segment",
+				   u->provider, u->name, (unsigned long long)pc);
+		else if (u->semaphore && !file_offset(&f, u->semaphore, PF_W, &v[k].ref_ctr_offset))
+			err = fail(-EINVAL, "USDT probe %s:%s: its semaphore %#llx is in no writable segment",
+				   u->provider, u->name, (unsigned long long)u->semaphore);
+		else
+			k++;
+	}
+	elf_close(&f);
+	free(uv.v);
+	if (err || !k) {
+		free(v);
+		return err;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
 int rl_elf_has_usdt(int fd, const char *provider, const char *name)
 {
 	struct rl_elf_usdt *v;

@@ -111,6 +111,25 @@ int rl_elf_usdt_probes(int fd, struct rl_elf_usdt **out, size_t *n);
 int rl_elf_has_usdt(int fd, const char *provider, const char *name);
 
 /*
+ * Where to put the uprobe of a USDT probe site, as file offsets (what the
+ * kernel's uprobe interfaces take): the probe's address (moved with
+ * .stapsdt.base when the file was prelinked), inside an executable PT_LOAD
+ * segment, and its semaphore (the kernel's reference counter, which turns
+ * the probe's arguments on in the process), inside a writable one, or 0.
+ */
+struct rl_usdt_site {
+	uint64_t offset;
+	uint64_t ref_ctr_offset;
+};
+
+/*
+ * The sites of PROVIDER:NAME (PROVIDER NULL: any), in note order; *n 0 when
+ * there is none. -EINVAL when a site lies outside the segments it must be in.
+ * Free *out with free().
+ */
+int rl_elf_usdt_sites(int fd, const char *provider, const char *name, struct rl_usdt_site **out, size_t *n);
+
+/*
  * Up to 3 USDT probes of the file close to PROVIDER:NAME, as rl_elf_suggest
  * does for functions, written "prov:a, prov:b": the same name under another
  * provider first; then, under the same provider, typos of NAME and names

@@ -490,6 +490,42 @@ static size_t readelf_usdt(const char *path, struct xusdt *out, size_t max)
 	return n;
 }
 
+/* The file offset of vaddr from readelf's LOAD lines (0 when none holds it). */
+static uint64_t readelf_file_offset(const char *path, uint64_t vaddr)
+{
+	struct load loads[32];
+	size_t nl = readelf_loads(path, loads, 32);
+
+	for (size_t i = 0; i < nl; i++)
+		if (vaddr >= loads[i].vaddr && vaddr < loads[i].vaddr + loads[i].filesz)
+			return vaddr - loads[i].vaddr + loads[i].off;
+	return 0;
+}
+
+/* Where the uprobes of PROVIDER:NAME go (want: readelf's notes), as file offsets. */
+static void check_usdt_sites(int fd, const char *path, const struct xusdt *want, size_t nw, const char *name,
+			     size_t expect)
+{
+	struct rl_usdt_site *s;
+	size_t n, k = 0;
+
+	assert_int_equal(rl_elf_usdt_sites(fd, "rlfix", name, &s, &n), 0);
+	assert_int_equal(n, expect);
+	for (size_t i = 0; i < nw; i++) {
+		if (strcmp(want[i].name, name))
+			continue;
+		assert_true(k < n);
+		assert_true(s[k].offset != 0);
+		assert_int_equal(s[k].offset, readelf_file_offset(path, want[i].pc));
+		assert_int_equal(s[k].ref_ctr_offset, want[i].semaphore ? readelf_file_offset(path, want[i].semaphore)
+									 : 0);
+		assert_true(!want[i].semaphore || s[k].ref_ctr_offset != 0);
+		k++;
+	}
+	assert_int_equal(k, n);
+	free(s);
+}
+
 static void test_usdt(void **state)
 {
 	const char *files[] = { "pie", "nopie", "o2" };
@@ -518,6 +554,17 @@ static void test_usdt(void **state)
 		assert_int_equal(rl_elf_has_usdt(fd, NULL, "request__done"), 1);
 		assert_int_equal(rl_elf_has_usdt(fd, "rlfix", "request__nope"), 0);
 		assert_int_equal(rl_elf_has_usdt(fd, "other", "request__start"), 0);
+		/* As file offsets, for the uprobes: two sites; one with its semaphore. */
+		check_usdt_sites(fd, path, want, nw, "request__start", 2);
+		check_usdt_sites(fd, path, want, nw, "request__done", 1);
+		{
+			struct rl_usdt_site *s;
+
+			assert_int_equal(rl_elf_usdt_sites(fd, "other", "request__start", &s, &n), 0);
+			assert_int_equal(n, 0);
+			assert_null(s);
+			assert_int_equal(rl_elf_usdt_sites(fd, "rlfix", "", &s, &n), -EINVAL);
+		}
 		close(fd);
 	}
 	{
@@ -1229,6 +1276,12 @@ static void poke_all(int fd)
 	if (rl_elf_usdt_probes(fd, &u, &n) == 0)
 		free(u);
 	rl_elf_has_usdt(fd, "rlfix", "request__start");
+	{
+		struct rl_usdt_site *sites;
+
+		if (rl_elf_usdt_sites(fd, "rlfix", "request__done", &sites, &n) == 0)
+			free(sites);
+	}
 	rl_elf_usdt_suggest(fd, "rlfix", "request__stat", out, sizeof(out));
 }
 

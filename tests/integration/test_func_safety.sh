@@ -33,7 +33,7 @@
 # in all, and an agent FUNC_SAFETY_STOP_MAX_S (60) s to exit: when its exits
 # are so slow that fewer cycles fit, or one does not end, that is a failure
 # of its own, and the targets are still checked.
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 CYCLES=${FUNC_SAFETY_CYCLES:-10}
 LOAD=${FUNC_SAFETY_LOAD:-moderate}

@@ -26,7 +26,7 @@
 # The agent exits 0 within a second of SIGTERM each time (the README's
 # promise; a slower exit is reported with the rest, at the end);
 # reqlens_events_lost_total stays 0.
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 F=$FIXTURES/rl_func_c
 [[ -x $F ]] || fail "$F is missing: run make fixtures"
