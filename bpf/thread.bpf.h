@@ -26,6 +26,7 @@ static __always_inline struct rl_thread *rl_thread_of(struct task_struct *t, __u
 		th->utime_last = BPF_CORE_READ(t, utime);
 		th->stime_last = BPF_CORE_READ(t, stime);
 		th->ts_oncpu = running_since;
+		th->svc_id = RL_SCHED_NO_SVC;	/* bpf/sched.bpf.c derives it */
 		th->started = 1;
 	}
 	return th;

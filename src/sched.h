@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "registry.h"
+#include "reqlens/sched.h"
 
 struct rl_sched;
 
@@ -17,5 +18,8 @@ void rl_sched_stop(struct rl_sched *s);	/* NULL-safe */
 /* Per-thread totals that bpf/req.bpf.c reads to split a request's time. */
 int rl_sched_threads_fd(const struct rl_sched *s);
 int rl_sched_collect(struct rl_sched *s, struct rl_registry *r);
+
+/* out = the sum of ncpu per-CPU copies of a service's counters (sched_stats). */
+void rl_sched_stats_sum(const struct rl_sched_stats *percpu, int ncpu, struct rl_sched_stats *out);
 
 #endif
