@@ -5,11 +5,21 @@
 # time must agree with those clocks within 5%, its process CPU with
 # /proc/PID/schedstat within 5%, and on-CPU + run queue + blocked must add
 # up to each request's duration. Then CPU hogs on the server's core must
-# show up as run-queue latency.
+# show up as run-queue latency, which must agree with the kernel's own
+# run-queue accounting (run_delay in /proc/PID/task/*/schedstat) within 5%.
+#
+# The agent times run-queue waits from the kernel's sched_info at the
+# switch alone, and keeps the histograms of its first services in dense
+# arrays; with RL_SCHED_FALLBACKS=1 (test_sched_fallbacks.sh) it is made to
+# use the wakeup hooks instead, as on kernels without sched_info, and to
+# hash every service's histogram buckets, as beyond those first services.
 source "$(dirname "$0")/lib.sh"
 
 N=40
-start_agent --histogram.le-per-octave=32
+if [[ ${RL_SCHED_FALLBACKS:-} == 1 ]]; then
+	AGENT_WRAP=(env REQLENS_SCHED_INFO=0 REQLENS_SCHED_DENSE_SVCS=0)
+fi
+start_agent --histogram.le-per-octave=32 --bpf.stats
 taskset -c 0 "$FIXTURES/rl_work_server" --port 0 --burn-ms 8 --sleep-ms 12 --log "$T/work.log" \
 	--timeout-s 120 >"$T/work.out" 2>"$T/work.err" </dev/null &
 WPID=$!
@@ -78,16 +88,57 @@ assert_gt "user+system CPU (tick-based)" 0 "$(awk -v a="$user" -v b="$sys" 'BEGI
 assert_gt "resident memory" 0 "$(val reqlens_process_resident_memory_bytes)"
 assert_eq "threads of the server (main + the open connection's)" 2 "$(val reqlens_process_threads)"
 
+# The wakeup hooks run only where the run-queue waits need them: not on a
+# kernel that keeps sched_info (its schedstat counts this shell's slices).
+runs() { metric_in "$SCRAPE" reqlens_bpf_program_runs_total program=\"$1\"; echo "${VAL:-0}"; }
+assert_gt "runs of the switch hook" 0 "$(runs rl_sched_switch)"
+if [[ ${RL_SCHED_FALLBACKS:-} == 1 ]]; then
+	assert_gt "runs of the wakeup hook (REQLENS_SCHED_INFO=0)" 0 "$(runs rl_sched_wakeup)"
+elif [[ $(awk '{ print $3 }' /proc/self/schedstat 2>/dev/null) -gt 0 ]]; then
+	assert_eq "runs of the wakeup hook (run-queue waits from sched_info)" 0 "$(runs rl_sched_wakeup)"
+fi
+
+# rundelay FILE: "TID RUN_DELAY_NS" for each live thread of the server.
+rundelay() {
+	local f
+	for f in /proc/"$WPID"/task/*/schedstat; do
+		f=${f%/schedstat}
+		echo "${f##*/} $(awk '{ print $2 }' "$f/schedstat" 2>/dev/null)"
+	done >"$1"
+}
+
+# The first connection's thread wakes up to exit when its client closes:
+# let it go first, so that no wait of a thread outside the window is in it.
+wait_until 10 "the first connection's thread to exit" bash -c "[[ \$(ls /proc/$WPID/task | wc -l) -eq 1 ]]"
+scrape
+
 # CPU hogs on the server's core: it now waits for the CPU.
 rq0=$(val reqlens_runqueue_latency_seconds_sum)
-for _ in 1 2; do taskset -c 0 timeout 20 sh -c 'while :; do :; done' & track $!; done
+rundelay "$T/rundelay0"
+hogs=()
+for _ in 1 2; do
+	taskset -c 0 timeout 20 sh -c 'while :; do :; done' &
+	track $!
+	hogs+=($!)
+done
 drive 21
+# Without the hogs a wait lasts microseconds: the scrape and the snapshot
+# that follow agree whatever the server's threads do between them.
+kill "${hogs[@]}"
+wait "${hogs[@]}" 2>/dev/null
 scrape
+rundelay "$T/rundelay1"
 rq1=$(val reqlens_runqueue_latency_seconds_sum)
 runq_hog=$(val reqlens_request_runqueue_seconds_sum)
 note "run-queue latency: ${rq0}s before the hogs, ${rq1}s after 20 requests beside them; per-request run queue ${runq}s -> ${runq_hog}s"
 assert_gt "run-queue latency added by the hogs (s)" 0.05 "$(awk -v a="$rq0" -v b="$rq1" 'BEGIN { print b - a }')"
 assert_gt "per-request run-queue time added by the hogs (s)" 0.05 "$(awk -v a="$runq" -v b="$runq_hog" 'BEGIN { print b - a }')"
+# The kernel's count over the same stretch: each thread's run_delay since
+# the first snapshot (all of it for a thread born since).
+truth_rq=$(awk 'NR == FNR { before[$1] = $2; next } { s += $2 - before[$1] } END { printf "%.9f", s / 1e9 }' \
+	"$T/rundelay0" "$T/rundelay1")
+assert_within_pct "run-queue latency vs the kernel's run_delay (/proc/PID/task/*/schedstat)" "$truth_rq" \
+	"$(awk -v a="$rq0" -v b="$rq1" 'BEGIN { printf "%.9f", b - a }')" 5
 
 # ---- An event loop, where one thread serves overlapping requests. The split
 # is the serving thread's time during each request's span, so it still adds
