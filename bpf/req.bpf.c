@@ -79,23 +79,6 @@ struct {
 	__uint(max_entries, RL_RB_BYTES);
 } req_events SEC(".maps");
 
-/*
- * Sock mode keeps a socket's first unread arrival in the socket itself:
- * sk_data_ready fires for every segment of every TCP socket, and socket
- * storage answers "not an inbound socket we track" without hashing. The
- * first segment of a socket creates its slot, RL_ARRIVAL_IGNORE when it is
- * not a tracked inbound connection (connections are known from their
- * handshake, before any data); the kernel frees it with the socket.
- */
-#define RL_ARRIVAL_IGNORE (~0ULL)
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} arrivals SEC(".maps");
-
 enum buf_kind { BUF_NONE = 0, BUF_PLAIN, BUF_IOV, BUF_MSG };
 
 /* The current syscall's user buffer, per thread. */
@@ -442,8 +425,7 @@ static __always_inline void finish(struct rl_conn *c)
 }
 
 /* A request begins: its first bytes were read (server) or written (client). */
-static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct sysbuf *b, long ret,
-				  __u64 arrival)
+static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct sysbuf *b, long ret)
 {
 	struct rl_req_state *r = &c->req;
 	__u64 len = ret, ptr = b ? first_bytes(b, &len) : 0;
@@ -465,9 +447,9 @@ static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct
 		http_line(r);
 	if (c->svc.dir == RL_DIR_INBOUND) {
 		/* It could not be read before accept() gave the socket to the server. */
-		__u64 from = arrival > c->ts_open ? arrival : c->ts_open;
+		__u64 from = r->ts_arrival > c->ts_open ? r->ts_arrival : c->ts_open;
 
-		r->queue_ns = arrival && now > from ? now - from : 0;
+		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
 		if (track_serving) {
 			__u64 *cur = bpf_task_storage_get(&serving, bpf_get_current_task_btf(), 0,
 							  BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -486,12 +468,7 @@ static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct
 	}
 }
 
-/*
- * arrival: the socket's first unread arrival (0: none known). True when the
- * read left nothing unread: the caller clears the arrival where it keeps it.
- */
-static __always_inline bool on_read(__u64 sk, struct rl_conn *c, long ret, struct sysbuf *b,
-				    __u64 arrival)
+static __always_inline void on_read(__u64 sk, struct rl_conn *c, long ret, struct sysbuf *b)
 {
 	struct rl_req_state *r = &c->req;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
@@ -503,13 +480,15 @@ static __always_inline bool on_read(__u64 sk, struct rl_conn *c, long ret, struc
 			r->phase = RL_PHASE_IDLE;
 		}
 		if (ret > 0 && r->phase == RL_PHASE_IDLE)
-			begin(c, sk, now, b, ret, arrival);
+			begin(c, sk, now, b, ret);
 		/* Bytes left unread (a pipelined request) keep their arrival time. */
-		return arrival && BPF_CORE_READ(tp, copied_seq) == BPF_CORE_READ(tp, rcv_nxt);
+		if (BPF_CORE_READ(tp, copied_seq) == BPF_CORE_READ(tp, rcv_nxt))
+			r->ts_arrival = 0;
+		return;
 	}
 	/* Client: a read is the response to what it wrote. */
 	if (ret <= 0 || r->phase == RL_PHASE_IDLE)
-		return false;
+		return;
 	if (r->phase == RL_PHASE_REQUEST) {
 		__u64 len = ret, ptr = b ? first_bytes(b, &len) : 0;
 
@@ -518,7 +497,6 @@ static __always_inline bool on_read(__u64 sk, struct rl_conn *c, long ret, struc
 			r->status = read_status(ptr, len);
 	}
 	r->ts_last = now;
-	return false;
 }
 
 static __always_inline void on_write(struct rl_conn *c, long ret, struct sysbuf *b)
@@ -534,7 +512,7 @@ static __always_inline void on_write(struct rl_conn *c, long ret, struct sysbuf 
 			r->phase = RL_PHASE_IDLE;
 		}
 		if (r->phase == RL_PHASE_IDLE)
-			begin(c, 0, now, b, ret, 0);
+			begin(c, 0, now, b, ret);
 		return;
 	}
 	/* Server: a write before any request (a greeting) answers nothing. */
@@ -606,18 +584,9 @@ static __always_inline struct sysbuf *take_buf(void)
  * classic tracepoint first formats the whole event record for it, on every
  * recv and send of the host.
  */
-/* The socket's first unread arrival; 0 when none is known. */
-static __always_inline __u64 arrival_of(struct sock *sk)
-{
-	__u64 *arrival = bpf_sk_storage_get(&arrivals, sk, 0, 0);
-
-	return arrival && *arrival != RL_ARRIVAL_IGNORE ? *arrival : 0;
-}
-
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(rl_sock_recv, struct sock *sk, int ret, int flags)
 {
-	__u64 *arrival;
 	struct sysbuf b;
 	struct rl_conn *c;
 
@@ -626,15 +595,7 @@ int BPF_PROG(rl_sock_recv, struct sock *sk, int ret, int flags)
 	c = tracked((__u64)sk);
 	if (!c)
 		return 0;
-	/*
-	 * The slot is looked up again to clear it: a pointer kept across
-	 * on_read would multiply the states the verifier walks.
-	 */
-	if (on_read((__u64)sk, c, ret, current_buf(&b) ? &b : NULL, arrival_of(sk))) {
-		arrival = bpf_sk_storage_get(&arrivals, sk, 0, 0);
-		if (arrival && *arrival != RL_ARRIVAL_IGNORE)
-			*arrival = 0;
-	}
+	on_read((__u64)sk, c, ret, current_buf(&b) ? &b : NULL);
 	return 0;
 }
 
@@ -656,22 +617,14 @@ int BPF_PROG(rl_sock_send, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(rl_data_ready, struct sock *sk)
 {
-	__u64 key = (__u64)sk, *arrival;
+	__u64 key = (__u64)sk;
 	struct rl_conn *c;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	arrival = bpf_sk_storage_get(&arrivals, sk, 0, 0);
-	if (!arrival) {
-		/* The socket's first segment: tracked and inbound, or never of interest. */
-		c = bpf_map_lookup_elem(&conns, &key);
-		arrival = bpf_sk_storage_get(&arrivals, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!arrival)
-			return 0;
-		*arrival = c && c->svc.dir == RL_DIR_INBOUND ? 0 : RL_ARRIVAL_IGNORE;
-	}
-	if (!*arrival)
-		*arrival = bpf_ktime_get_ns();
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->svc.dir == RL_DIR_INBOUND && !c->req.ts_arrival)
+		c->req.ts_arrival = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -722,10 +675,10 @@ static __always_inline int on_exit(long ret, bool is_read)
 	c = !sk ? NULL : is_read ? tracked(sk) : sending(sk);
 	if (!c)
 		return 0;
-	if (!is_read)
+	if (is_read)
+		on_read(sk, c, ret, &copy);
+	else
 		on_write(c, ret, &copy);
-	else if (on_read(sk, c, ret, &copy, c->req.ts_arrival))
-		c->req.ts_arrival = 0;
 	return 0;
 }
 
