@@ -201,10 +201,44 @@ static int collect_runtime(struct bpf_object *obj, struct rl_registry *r)
 	return 0;
 }
 
+/*
+ * Runs the kernel skipped because another BPF program was running on that
+ * CPU (a tracepoint program cannot nest in one): events that were never
+ * seen, which no map can count. Kept whether statistics are on or not.
+ */
+static int collect_missed(struct bpf_object *obj, struct rl_registry *r)
+{
+	struct rl_family *f;
+	struct bpf_program *prog;
+
+	f = rl_family_get(r, "reqlens_bpf_program_missed_runs_total",
+			  "Runs of each BPF program the kernel skipped because another BPF program was "
+			  "running on the same CPU: events never seen.", RL_COUNTER);
+	if (!f)
+		return -ENOMEM;
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		const char *kv[] = { "program", bpf_program__name(prog), NULL };
+		struct rl_sample *s;
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		s = rl_sample_get(f, kv);
+		if (!s)
+			return -ENOMEM;
+		s->value += (double)info.recursion_misses;
+	}
+	return 0;
+}
+
 int rl_bpfobj_collect_self(struct bpf_object *obj, struct rl_registry *r)
 {
 	int err = collect_lost(obj, r);
 
+	if (!err)
+		err = collect_missed(obj, r);
 	return err ? err : collect_runtime(obj, r);
 }
 

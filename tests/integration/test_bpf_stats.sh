@@ -12,6 +12,9 @@ if [[ $before == 0 ]]; then
 	scrape
 	count_in "$SCRAPE" reqlens_bpf_program_runs_total
 	assert_eq "reqlens_bpf_program_runs_total samples without --bpf.stats" 0 "$COUNT"
+	# Skipped runs are the kernel's count whether statistics are on or not.
+	count_in "$SCRAPE" reqlens_bpf_program_missed_runs_total
+	assert_gt "reqlens_bpf_program_missed_runs_total samples without --bpf.stats" 0 "$COUNT"
 	stop_agent
 	assert_eq "agent exit status after SIGTERM" 0 "$AGENT_RC"
 else
@@ -36,6 +39,9 @@ secs=$("${PROMQ[@]}" sum "$SCRAPE" reqlens_bpf_program_run_seconds_total)
 assert_gt "sum of reqlens_bpf_program_run_seconds_total" 0 "$secs"
 count_in "$SCRAPE" reqlens_bpf_program_run_seconds_total
 assert_eq "run_seconds samples == runs samples" "$(echo "$programs" | wc -l)" "$COUNT"
+count_in "$SCRAPE" reqlens_bpf_program_missed_runs_total
+assert_eq "missed_runs samples == runs samples" "$(echo "$programs" | wc -l)" "$COUNT"
+note "missed runs: $("${PROMQ[@]}" sum "$SCRAPE" reqlens_bpf_program_missed_runs_total)"
 stop_agent
 assert_eq "agent exit status after SIGTERM" 0 "$AGENT_RC"
 
