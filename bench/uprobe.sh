@@ -11,6 +11,12 @@
 #   bare      bpftrace -e 'uprobe:BIN:work_nop {} uretprobe:BIN:work_nop {}':
 #             two empty BPF programs, i.e. the kernel's own uprobe and
 #             uretprobe cost (trap, dispatch, return trampoline)
+#   bare-sys  the same, plus empty programs on the syscalls:sys_exit_accept
+#             and sys_exit_accept4 tracepoints, which reqlens's TCP family
+#             attaches: while any syscall tracepoint is on, every syscall
+#             takes the kernel's slow path, and since Linux 6.11 a
+#             uretprobe returns through a syscall (uretprobe(2)), so this
+#             is the bare cost on a host where reqlens runs
 #   reqlens   reqlens --uprobe=BIN:work_nop (everything else as by default)
 #   bpftrace  @start[tid] = nsecs at entry; at return
 #             @ = hist(nsecs - @start[tid]); delete(@start[tid])
@@ -64,12 +70,24 @@ trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 aport=$(free_port)
 
-# attached PID: true when PID holds a uprobe and a uretprobe on $BIN.
-attached() {
+# probe_progs PID: a line "entry ID" or "return ID" for each BPF program PID
+# has on $BIN: perf-event uprobes (bpftool perf show), and uprobe_multi links
+# (their fdinfo: link_type uprobe_multi or uretprobe_multi, the file's path).
+probe_progs() {
 	bpftool perf show 2>/dev/null | awk -v p="$1" -v f="$BIN" '
 		$1 == "pid" && $2 == p && index($0, f) {
-			if ($0 ~ /uretprobe/) r = 1; else if ($0 ~ /uprobe/) e = 1 }
-		END { exit !(e && r) }'
+			kind = ($0 ~ /uretprobe/) ? "return" : "entry"
+			for (i = 1; i <= NF; i++) if ($i == "prog_id") print kind, $(i + 1) }'
+	for fi in /proc/"$1"/fdinfo/*; do
+		awk -v f="$BIN" '/^link_type:/ { t = $2 } /^prog_id:/ { id = $2 } /^path:/ { path = $2 }
+			END { if (path == f && t == "uprobe_multi") print "entry", id
+			      if (path == f && t == "uretprobe_multi") print "return", id }' "$fi" 2>/dev/null
+	done
+}
+
+# attached PID: true when PID holds an entry and a return probe on $BIN.
+attached() {
+	probe_progs "$1" | awk '$1 == "entry" { e = 1 } $1 == "return" { r = 1 } END { exit !(e && r) }'
 }
 
 wait_attached() {	# PID WHAT
@@ -85,6 +103,11 @@ wait_attached() {	# PID WHAT
 start_tracer() {	# CONFIG
 	case $1 in
 	none) tracer_pid= ; return ;;
+	bare-sys)
+		bpftrace -e "uprobe:$BIN:$fn {} uretprobe:$BIN:$fn {}
+			tracepoint:syscalls:sys_exit_accept {} tracepoint:syscalls:sys_exit_accept4 {}" \
+			>"$work/tracer.out" 2>"$work/tracer.err" &
+		tracer_pid=$! ;;
 	bare)
 		bpftrace -e "uprobe:$BIN:$fn {} uretprobe:$BIN:$fn {}" >"$work/tracer.out" 2>"$work/tracer.err" &
 		tracer_pid=$! ;;
@@ -128,7 +151,7 @@ run_loop() {	# -> loop_ns
 	sed -n 's/.*loop_ns=\([0-9]*\).*/\1/p' <<<"$out"
 }
 
-configs=(none bare reqlens bpftrace)
+configs=(none bare bare-sys reqlens bpftrace)
 declare -A results
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench/uprobe.sh: $calls calls of $fn per run, $rounds rounds of ${configs[*]} (loadavg $load0)" >&2
@@ -153,10 +176,7 @@ declare -A progtime
 for c in bare reqlens bpftrace; do
 	start_tracer "$c"
 	run_loop >/dev/null
-	progtime[$c]=$(bpftool perf show 2>/dev/null | awk -v p="$tracer_pid" -v f="$BIN" '
-		$1 == "pid" && $2 == p && index($0, f) {
-			kind = ($0 ~ /uretprobe/) ? "return" : "entry"
-			for (i = 1; i <= NF; i++) if ($i == "prog_id") print kind, $(i + 1) }' |
+	progtime[$c]=$(probe_progs "$tracer_pid" |
 		while read -r kind id; do
 			bpftool prog show id "$id" 2>/dev/null | awk -v k="$kind" -v n="$calls" '
 				{ for (i = 1; i <= NF; i++) { if ($i == "run_time_ns") t = $(i + 1); if ($i == "run_cnt") r = $(i + 1) } }
@@ -176,6 +196,9 @@ for c in "${configs[@]}"; do
 done
 vs_bare=$(awk -v r="${per[reqlens]}" -v b="${per[bare]}" 'BEGIN { printf "%+.1f", (r - b) / b * 100 }')
 handling=$(awk -v r="${per[reqlens]}" -v b="${per[bare]}" 'BEGIN { printf "%.1f", r - b }')
+sys_cost=$(awk -v s="${per[bare-sys]}" -v b="${per[bare]}" 'BEGIN { printf "%.1f", s - b }')
+own=$(awk -v r="${per[reqlens]}" -v s="${per[bare-sys]}" 'BEGIN { printf "%.1f", r - s }')
+vs_sys=$(awk -v r="${per[reqlens]}" -v s="${per[bare-sys]}" 'BEGIN { printf "%+.1f", (r - s) / s * 100 }')
 bt_handling=$(awk -v r="${per[bpftrace]}" -v b="${per[bare]}" 'BEGIN { printf "%.1f", r - b }')
 vs_bt=$(awk -v r="${per[reqlens]}" -v t="${per[bpftrace]}" 'BEGIN { printf "%+.1f", (r - t) / t * 100 }')
 verdict_bare=$(awk -v v="$vs_bare" 'BEGIN { print (v + 0 <= 10) ? "met" : "NOT met" }')
@@ -226,6 +249,9 @@ rl_ver="$(.output/reqlens --version 2>&1 | head -n 1), built $(date -u -r .outpu
 	echo "  to be $calls in every run. Its own handling (what its entry and return programs do: keep the"
 	echo "  start time, update the histogram, look for a request to attribute the time to) costs"
 	echo "  **$handling ns** per call over the bare probes: **$vs_bare%**. Target (at most +10% over bare): **$verdict_bare**."
+	echo "- **bare-sys**: bare plus empty programs on \`syscalls:sys_exit_accept{,4}\`, as reqlens's TCP family"
+	echo "  has them: $sys_cost ns over bare, what any syscall tracepoint costs a uretprobe, which returns"
+	echo "  through a syscall. reqlens over bare-sys, its function probes' own handling: **$own ns ($vs_sys%)**."
 	echo "- **bpftrace**: \`@start[tid] = nsecs\` at entry, \`@ = hist(nsecs - @start[tid]); delete(@start[tid])\`"
 	echo "  at return: $bt_handling ns over bare. reqlens vs bpftrace: **$vs_bt%** per call. Target (cheaper"
 	echo "  than bpftrace): **$verdict_bt**."

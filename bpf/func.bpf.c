@@ -2,10 +2,13 @@
 /*
  * User functions timed from uprobes and USDT probes, without touching the
  * target. An entry pushes a timestamp on the thread's call stack (task
- * storage: no hash update per call); the matching return pops it. Go moves
- * goroutine stacks, which uretprobes corrupt, so Go functions get a plain
- * uprobe on each return instruction instead and are keyed by goroutine (the
- * g pointer the Go ABI keeps in a register), in a hash map.
+ * storage: no hash update per call); the matching return pops it and counts
+ * the duration in a histogram row (reqlens/func.h) that the thread keeps at
+ * hand, so that a call costs two task-storage lookups, two clock reads and
+ * an array update. Go moves goroutine stacks, which uretprobes corrupt, so
+ * Go functions get a plain uprobe on each return instruction instead and
+ * are keyed by goroutine (the g pointer the Go ABI keeps in a register), in
+ * a hash map.
  *
  * When the thread is serving a request that bpf/req.bpf.c tracks (its
  * `serving` task storage names the connection), the time is added to that
@@ -30,12 +33,26 @@ struct {
 	__type(value, struct rl_func_calls);
 } calls SEC(".maps");
 
+/* Histogram rows (reqlens/func.h): which row holds what, and the free ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RL_FUNC_ROWS);
+	__type(key, struct rl_func_row_key);
+	__type(value, __u32);
+} func_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, RL_FUNC_ROWS);
+	__type(value, __u32);
+} row_free SEC(".maps");
+
 /* Per CPU: a call's update needs no atomic; user space adds the CPUs up. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 32768);
-	__type(key, struct rl_func_hist_key);
-	__type(value, struct rl_func_bucket);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RL_FUNC_ROWS);
+	__type(key, __u32);
+	__type(value, struct rl_func_row);
 } func_hists SEC(".maps");
 
 struct {
@@ -102,14 +119,14 @@ static __always_inline int thread_enter(__u32 func)
  * lies within it: from its first read to its last write so far (a handler
  * often returns after the response went out: logging, keep-alive set-up).
  */
-static __always_inline void attribute_to_request(__u64 now, __u64 ns)
+static __always_inline void attribute_to_request(struct task_struct *task, __u64 now, __u64 ns)
 {
 	__u64 *sk, from, to;
 	struct rl_conn *c;
 
 	if (!attribute)
 		return;
-	sk = bpf_task_storage_get(&serving, bpf_get_current_task_btf(), 0, 0);
+	sk = bpf_task_storage_get(&serving, task, 0, 0);
 	if (!sk || !*sk)
 		return;
 	c = bpf_map_lookup_elem(&conns, sk);
@@ -121,26 +138,74 @@ static __always_inline void attribute_to_request(__u64 now, __u64 ns)
 		__sync_fetch_and_add(&c->req.handler_ns, to - from);
 }
 
+/* The row of (svc, func, octave), taken from row_free on first use; -1 when none is left. */
+static __always_inline long row_find(const struct rl_svc_key *svc, __u32 func, __u32 octave)
+{
+	struct rl_func_row_key k = { .svc = *svc, .func = func, .octave = octave };
+	__u32 *r = bpf_map_lookup_elem(&func_rows, &k), row;
+
+	if (r)
+		return *r;
+	if (bpf_map_pop_elem(&row_free, &row)) {
+		rl_lost(RL_LOST_HIST_MAP_FULL);
+		return -1;
+	}
+	/* Another CPU may have made it meanwhile: then its row wins, and ours goes back. */
+	if (bpf_map_update_elem(&func_rows, &k, &row, BPF_NOEXIST))
+		bpf_map_push_elem(&row_free, &row, 0);
+	r = bpf_map_lookup_elem(&func_rows, &k);
+	if (!r) {
+		rl_lost(RL_LOST_HIST_MAP_FULL);
+		return -1;
+	}
+	return *r;
+}
+
+static __always_inline void row_add(long row, __u32 bucket, __u64 ns)
+{
+	__u32 i = (__u32)row;
+	struct rl_func_row *r;
+
+	if (row < 0)
+		return;
+	r = bpf_map_lookup_elem(&func_hists, &i);
+	if (!r)
+		return;
+	r->count[bucket & (RL_HIST_SUB - 1)]++;
+	r->sum_ns += ns;
+}
+
 static __always_inline void record(const struct rl_svc_key *svc, __u32 func, __u64 ns)
 {
-	struct rl_func_hist_key h = { .svc = *svc, .func = func, .bucket = rl_hist_bucket(ns) };
-	struct rl_func_bucket *b = bpf_map_lookup_elem(&func_hists, &h), zero = {};
+	__u32 bucket = rl_hist_bucket(ns);
 
-	if (!b) {
-		bpf_map_update_elem(&func_hists, &h, &zero, BPF_NOEXIST);
-		b = bpf_map_lookup_elem(&func_hists, &h);
-		if (!b) {
-			rl_lost(RL_LOST_HIST_MAP_FULL);
-			return;
-		}
+	row_add(row_find(svc, func, bucket / RL_HIST_SUB), bucket, ns);
+}
+
+/* The same through the thread's row cache: no hash lookup while it holds the row. */
+static __always_inline void thread_record(struct rl_func_thread *t, __u32 func, __u64 ns)
+{
+	__u32 bucket = rl_hist_bucket(ns), octave = bucket / RL_HIST_SUB;
+	__u32 tag = (func << 6 | octave) + 1;
+	struct rl_func_row_ref *ref = &t->rows[(func + octave) & (RL_FUNC_ROW_CACHE - 1)];
+	long row;
+
+	if (ref->tag == tag) {
+		row_add(ref->row, bucket, ns);
+		return;
 	}
-	b->count++;
-	b->sum_ns += ns;
+	row = row_find(&t->svc, func, octave);
+	if (row >= 0) {
+		ref->tag = tag;
+		ref->row = (__u32)row;
+	}
+	row_add(row, bucket, ns);
 }
 
 static __always_inline int thread_leave(__u32 func)
 {
-	struct rl_func_thread *t = bpf_task_storage_get(&fthreads, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct rl_func_thread *t = bpf_task_storage_get(&fthreads, task, 0, 0);
 	__u64 now = bpf_ktime_get_ns(), ns;
 	__u32 d;
 
@@ -160,8 +225,8 @@ static __always_inline int thread_leave(__u32 func)
 		rl_current_svc(&t->svc, 0, 0);
 		t->svc_known = 1;
 	}
-	record(&t->svc, func, ns);
-	attribute_to_request(now, ns);
+	thread_record(t, func, ns);
+	attribute_to_request(task, now, ns);
 	return 0;
 }
 
@@ -183,7 +248,7 @@ static __always_inline int go_leave(__u64 owner, __u32 func)
 		bpf_map_delete_elem(&calls, &k);
 	rl_current_svc(&svc, 0, 0);
 	record(&svc, func, ns);
-	attribute_to_request(now, ns);
+	attribute_to_request(bpf_get_current_task_btf(), now, ns);
 	return 0;
 }
 

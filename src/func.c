@@ -747,6 +747,13 @@ int rl_func_start(const struct rl_config *cfg, int conns_fd, int serving_fd, str
 		rl_bpfobj_explain("loading the function BPF programs", err);
 		goto fail;
 	}
+	for (__u32 row = 0; row < RL_FUNC_ROWS && !err; row++)
+		if (bpf_map__update_elem(f->skel->maps.row_free, NULL, 0, &row, sizeof(row), BPF_ANY))
+			err = -errno;
+	if (err) {
+		rl_error("filling the function histograms' free rows: %s", strerror(-err));
+		goto fail;
+	}
 	for (unsigned s = 0; s < cfg->nprobes && !err; s++)
 		err = attach_spec(f, s, true);
 	if (err)
@@ -764,11 +771,11 @@ fail:
 
 int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 {
-	int fd = bpf_map__fd(f->skel->maps.func_hists);
-	struct rl_func_hist_key key, next;
+	int rows_fd = bpf_map__fd(f->skel->maps.func_rows), hists_fd = bpf_map__fd(f->skel->maps.func_hists);
+	struct rl_func_row_key key, next;
 	int ncpu = libbpf_num_possible_cpus();
 	struct rl_family *dur, *calls;
-	struct rl_func_bucket *per_cpu;
+	struct rl_func_row *per_cpu;
 	void *prev = NULL;
 	int err = 0;
 
@@ -784,35 +791,41 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 	if (!per_cpu)
 		return -ENOMEM;
 	pthread_mutex_lock(&f->lock);
-	while (!err && !bpf_map_get_next_key(fd, prev, &next)) {
+	while (!err && !bpf_map_get_next_key(rows_fd, prev, &next)) {
 		struct rl_svc_labels names;
 		const char *kv[RL_KV_MAX];
 		const struct func_info *fi;
-		struct rl_func_bucket b = {};
 		struct rl_sample *d, *c;
+		__u64 count = 0, sum = 0;
+		__u32 row;
 
 		key = next;
 		prev = &key;
-		if (key.func >= f->nfuncs || bpf_map_lookup_elem(fd, &key, per_cpu))
+		if (key.func >= f->nfuncs || key.octave * RL_HIST_SUB >= RL_HIST_NBUCKETS ||
+		    bpf_map_lookup_elem(rows_fd, &key, &row) || bpf_map_lookup_elem(hists_fd, &row, per_cpu))
 			continue;
-		for (int i = 0; i < ncpu; i++) {
-			b.count += per_cpu[i].count;
-			b.sum_ns += per_cpu[i].sum_ns;
-		}
 		fi = &f->funcs[key.func];
 		rl_svc_labels_kv(&key.svc, &names, kv, "binary", fi->binary, "function", fi->function, NULL);
-
 		c = rl_sample_get(calls, kv);
 		d = fi->point ? NULL : rl_sample_get(dur, kv);
 		if (!c || (!fi->point && !d)) {
 			err = -ENOMEM;
 			break;
 		}
-		c->value += (double)b.count;
-		if (d) {
-			rl_hist_add(d->hist, key.bucket, b.count);
-			d->hist->sum_ns += b.sum_ns;
+		for (unsigned s = 0; s < RL_HIST_SUB; s++) {
+			__u64 n = 0;
+
+			for (int i = 0; i < ncpu; i++)
+				n += per_cpu[i].count[s];
+			if (n && d && key.octave * RL_HIST_SUB + s < RL_HIST_NBUCKETS)
+				rl_hist_add(d->hist, key.octave * RL_HIST_SUB + s, n);
+			count += n;
 		}
+		for (int i = 0; i < ncpu; i++)
+			sum += per_cpu[i].sum_ns;
+		c->value += (double)count;
+		if (d)
+			d->hist->sum_ns += sum;
 	}
 	pthread_mutex_unlock(&f->lock);
 	free(per_cpu);

@@ -8,29 +8,45 @@
 #define REQLENS_FUNC_H
 
 #include "reqlens/common.h"
+#include "reqlens/hist.h"
 
 #define RL_MAX_FUNCS 1024
 /* Nested calls of one function kept per thread (or goroutine). */
 #define RL_FUNC_DEPTH 8
 
-struct rl_func_hist_key {
+/*
+ * Histograms are kept in rows: one octave (RL_HIST_SUB buckets, bucket b in
+ * row octave b / RL_HIST_SUB at b % RL_HIST_SUB) of one function in one
+ * service, per CPU, in an array (func_hists), so that a call's update is an
+ * array access, not a hash lookup. The func_rows hash says which row holds
+ * which (service, function, octave); rows are taken, on first use, from the
+ * row_free queue that src/func.c fills with 0..RL_FUNC_ROWS-1.
+ */
+#define RL_FUNC_ROWS 2048
+
+struct rl_func_row_key {
 	struct rl_svc_key svc;	/* port 0, dir 0: the process */
 	__u32 func;		/* id from the cookie */
-	__u32 bucket;
+	__u32 octave;
 };
 
-/*
- * A bucket's count and the sum of its values: one map update per call, and
- * the histogram's sum is the sum of its buckets'.
- */
-struct rl_func_bucket {
-	__u64 count;
+/* A row's counts, and the sum of the values counted in it (ns). */
+struct rl_func_row {
+	__u64 count[RL_HIST_SUB];
 	__u64 sum_ns;
 };
 
+/* A thread's recently used rows: tag (func << 6 | octave) + 1, 0 when empty. */
+#define RL_FUNC_ROW_CACHE 4
+struct rl_func_row_ref {
+	__u32 tag;
+	__u32 row;
+};
+
 /*
- * The calls in progress on one thread (task storage), innermost last, and
- * the thread's service key, read once rather than on every call.
+ * The calls in progress on one thread (task storage), innermost last, the
+ * thread's service key, read once rather than on every call, and the rows it
+ * counted into last.
  */
 struct rl_func_thread {
 	struct rl_svc_key svc;
@@ -38,6 +54,7 @@ struct rl_func_thread {
 	__u32 func[RL_FUNC_DEPTH];
 	__u32 depth;		/* may exceed RL_FUNC_DEPTH: deeper calls are not timed */
 	__u32 svc_known;
+	struct rl_func_row_ref rows[RL_FUNC_ROW_CACHE];
 };
 
 /* Entry times of the calls in progress of one function on one goroutine (Go). */
