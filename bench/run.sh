@@ -152,7 +152,7 @@ done
 		printf -- "- **%s**:" "$mode"
 		awk '{ print $1 }' "$work/prog.$mode" | sort -u | while read -r p; do
 			v=$(awk -v p="$p" '$1 == p { print $2 }' "$work/prog.$mode" | median)
-			awk -v v="$v" 'BEGIN { exit !(v >= 1) }' && printf " %s %s," "$p" "$v"
+			if awk -v v="$v" 'BEGIN { exit !(v >= 1) }'; then printf " %s %s," "$p" "$v"; fi
 		done | sed 's/,$//'
 		echo
 	done
