@@ -390,6 +390,51 @@ start_http() {
 	HS_PORT=$(sed -n 's/^port=//p' "$out")
 }
 
+# start_nginx DIR PORT BODY [FORMAT]: an unmodified nginx from Debian (one
+# worker, keep-alive) serving BODY as /index.html on 127.0.0.1:PORT, its
+# files under DIR, its access log DIR/access.log (with FORMAT's fields when
+# given). Sets NGINX_PID (the master) once it answers.
+start_nginx() {
+	local dir=$1 port=$2 body=$3 format=${4:-} log
+	command -v nginx >/dev/null || fail "nginx is missing: apt-get install nginx-light"
+	mkdir -p "$dir/www" "$dir/tmp"
+	chmod 755 "$dir" "$dir/www"
+	printf '%s\n' "$body" >"$dir/www/index.html"
+	chmod 644 "$dir/www/index.html"
+	log="access_log $dir/access.log;"
+	[[ -n $format ]] && log="log_format rl '$format';
+	access_log $dir/access.log rl;"
+	cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+events { worker_connections 256; }
+http {
+	$log
+	client_body_temp_path $dir/tmp/body;
+	proxy_temp_path $dir/tmp/proxy;
+	fastcgi_temp_path $dir/tmp/fastcgi;
+	uwsgi_temp_path $dir/tmp/uwsgi;
+	scgi_temp_path $dir/tmp/scgi;
+	sendfile on;
+	keepalive_requests 1000000;
+	keepalive_timeout 60s;
+	server {
+		listen 127.0.0.1:$port;
+		root $dir/www;
+		location / { index index.html; }
+	}
+}
+EOF
+	nginx -p "$dir" -c "$dir/nginx.conf" </dev/null >"$dir/stdout" 2>&1 &
+	NGINX_PID=$!
+	track "$NGINX_PID"
+	wait_until 10 "nginx on port $port" curl --noproxy '*' -sf -o /dev/null --max-time 1 \
+		"http://127.0.0.1:$port/index.html"
+}
+
 # http_client STEP...: rl_http_client.py on HS_PORT (see its header for the
 # steps), at most 60 s, at nice 19 (as run_wrk, so that it does not preempt
 # the server between a syscall and the server's clock read); its output goes

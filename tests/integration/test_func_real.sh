@@ -38,38 +38,7 @@ stop_agent_ok() {
 # ------------------------------------------------------------------ nginx
 port=$(free_port)
 dir=$T/nginx
-mkdir -p "$dir/www" "$dir/tmp"
-chmod 755 "$dir" "$dir/www"
-printf '<html><body>reqlens</body></html>\n' >"$dir/www/index.html"
-chmod 644 "$dir/www/index.html"
-cat >"$dir/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 256; }
-http {
-	access_log $dir/access.log;
-	client_body_temp_path $dir/tmp/body;
-	proxy_temp_path $dir/tmp/proxy;
-	fastcgi_temp_path $dir/tmp/fastcgi;
-	uwsgi_temp_path $dir/tmp/uwsgi;
-	scgi_temp_path $dir/tmp/scgi;
-	sendfile on;
-	keepalive_requests 1000000;
-	keepalive_timeout 60s;
-	server {
-		listen 127.0.0.1:$port;
-		root $dir/www;
-		location / { index index.html; }
-	}
-}
-EOF
-"$NGINX" -p "$dir" -c "$dir/nginx.conf" </dev/null >"$dir/stdout" 2>&1 &
-NGINX_PID=$!
-track "$NGINX_PID"
-wait_until 10 "nginx on port $port" curl --noproxy '*' -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/index.html"
+start_nginx "$dir" "$port" '<html><body>reqlens</body></html>'
 # --pid: only this nginx's worker (other nginx processes on the host run the
 # same binary, so the probe, on its inode, sees their calls too).
 WORKER=$(pgrep -P "$NGINX_PID" | head -n 1)

@@ -71,46 +71,14 @@ track "$GOSERVER"
 
 nport=$(free_port)
 dir=$T/nginx
-mkdir -p "$dir/www" "$dir/tmp"
-chmod 755 "$dir" "$dir/www"
 BODY_TEXT='<html><body>reqlens safety</body></html>'
-printf '%s\n' "$BODY_TEXT" >"$dir/www/index.html"
-chmod 644 "$dir/www/index.html"
-cat >"$dir/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 256; }
-http {
-	log_format rl '\$msec \$status \$request_time \$connection \$request';
-	access_log $dir/access.log rl;
-	client_body_temp_path $dir/tmp/body;
-	proxy_temp_path $dir/tmp/proxy;
-	fastcgi_temp_path $dir/tmp/fastcgi;
-	uwsgi_temp_path $dir/tmp/uwsgi;
-	scgi_temp_path $dir/tmp/scgi;
-	sendfile on;
-	keepalive_requests 1000000;
-	keepalive_timeout 60s;
-	server {
-		listen 127.0.0.1:$nport;
-		root $dir/www;
-		location / { index index.html; }
-	}
-}
-EOF
-"$NGINX" -p "$dir" -c "$dir/nginx.conf" </dev/null >"$dir/stdout" 2>&1 &
-NGINX_PID=$!
-track "$NGINX_PID"
+start_nginx "$dir" "$nport" "$BODY_TEXT" '$msec $status $request_time $connection $request'
 
 wait_until 5 "rl_func_c --serve's port" grep -q '^port=' "$T/cserver.out"
 CPORT=$(sed -n 's/^port=//p' "$T/cserver.out")
 wait_until 10 "rl_gofunc -serve's port" grep -q '^port=' "$T/goserver.out"
 GPORT=$(sed -n 's/^port=//p' "$T/goserver.out")
 URL=http://127.0.0.1:$nport/index.html
-wait_until 10 "nginx on port $nport" curl --noproxy '*' -sf -o /dev/null --max-time 1 "$URL"
 WORKER=$(pgrep -P "$NGINX_PID" | head -n 1)
 [[ -n $WORKER ]] || fail "no nginx worker under the master $NGINX_PID"
 note "targets: rl_func_c --serve :$CPORT (pid $CSERVER), rl_gofunc -serve :$GPORT (pid $GOSERVER), nginx :$nport (master $NGINX_PID, worker $WORKER)"
