@@ -76,21 +76,48 @@ struct {
 #define GO_G_REG(ctx) ((ctx)->regs[28])
 #endif
 
-/* Goroutines: a (g, function) entry in a hash map. */
-static __always_inline int go_enter(__u64 owner, __u32 func)
+/*
+ * How far below the top of its goroutine's stack the function was entered:
+ * g.stack.hi (the second word of the runtime's g, whose layout the stack
+ * check in every Go prologue relies on too) minus SP. 0 when unreadable.
+ */
+static __always_inline __u64 go_stack_depth(__u64 g, __u64 sp)
+{
+	__u64 hi;
+
+	if (bpf_probe_read_user(&hi, sizeof(hi), (const void *)(g + 8)) || hi < sp)
+		return 0;
+	return hi - sp;
+}
+
+/*
+ * Goroutines: a (g, function) entry in a hash map. The probe is on the
+ * function's first instruction, which runs twice for a call whose stack
+ * check fails: runtime.morestack moves the goroutine to a larger stack (or
+ * parks it for preemption) and jumps back there. The second pass enters at
+ * the same distance below the stack's top as the first; a recursive call
+ * enters deeper. So a call is timed from its first pass, growth included, as
+ * its caller sees it.
+ */
+static __always_inline int go_enter(__u64 owner, __u64 sp, __u32 func)
 {
 	struct rl_func_call_key k = { .owner = owner, .func = func };
 	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k), fresh = {};
+	__u64 depth = go_stack_depth(owner, sp);
 	__u32 d;
 
 	if (!c) {
 		fresh.ts[0] = bpf_ktime_get_ns();
+		fresh.top_depth = depth;
 		fresh.depth = 1;
 		if (bpf_map_update_elem(&calls, &k, &fresh, BPF_ANY))
 			rl_lost(RL_LOST_STATS_MAP_FULL);
 		return 0;
 	}
+	if (depth && c->depth && c->top_depth == depth)
+		return 0;
 	d = c->depth++;
+	c->top_depth = depth;
 	if (d < RL_FUNC_DEPTH)
 		c->ts[d] = bpf_ktime_get_ns();
 	return 0;
@@ -175,6 +202,12 @@ static __always_inline void row_add(long row, __u32 bucket, __u64 ns)
 	r->sum_ns += ns;
 }
 
+/* A call deeper than RL_FUNC_DEPTH: counted, not timed. */
+static __always_inline void record_untimed(const struct rl_svc_key *svc, __u32 func)
+{
+	row_add(row_find(svc, func, RL_FUNC_UNTIMED), 0, 0);
+}
+
 static __always_inline void record(const struct rl_svc_key *svc, __u32 func, __u64 ns)
 {
 	__u32 bucket = rl_hist_bucket(ns);
@@ -213,18 +246,20 @@ static __always_inline int thread_leave(__u32 func)
 	if (!t || !t->depth)
 		return 0;
 	d = --t->depth;
-	if (d >= RL_FUNC_DEPTH)
+	if (!t->svc_known) {
+		rl_current_svc(&t->svc, 0, 0);
+		t->svc_known = 1;
+	}
+	if (d >= RL_FUNC_DEPTH) {
+		record_untimed(&t->svc, func);
 		return 0;
+	}
 	/* A return of another function (longjmp skipped its frames): drop them. */
 	if (t->func[d] != func) {
 		t->depth = 0;
 		return 0;
 	}
 	ns = now - t->ts[d];
-	if (!t->svc_known) {
-		rl_current_svc(&t->svc, 0, 0);
-		t->svc_known = 1;
-	}
 	thread_record(t, func, ns);
 	attribute_to_request(task, now, ns);
 	return 0;
@@ -241,12 +276,15 @@ static __always_inline int go_leave(__u64 owner, __u32 func)
 	if (!c || !c->depth)
 		return 0;
 	d = --c->depth;
-	if (d >= RL_FUNC_DEPTH)
+	c->top_depth = 0;
+	rl_current_svc(&svc, 0, 0);
+	if (d >= RL_FUNC_DEPTH) {
+		record_untimed(&svc, func);
 		return 0;
+	}
 	ns = now - c->ts[d & (RL_FUNC_DEPTH - 1)];
 	if (!d)
 		bpf_map_delete_elem(&calls, &k);
-	rl_current_svc(&svc, 0, 0);
 	record(&svc, func, ns);
 	attribute_to_request(bpf_get_current_task_btf(), now, ns);
 	return 0;
@@ -273,7 +311,7 @@ int BPF_KRETPROBE(rl_func_exit)
 SEC("uprobe")
 int BPF_KPROBE(rl_go_entry)
 {
-	return go_enter(GO_G_REG(ctx), (__u32)bpf_get_attach_cookie(ctx));
+	return go_enter(GO_G_REG(ctx), PT_REGS_SP(ctx), (__u32)bpf_get_attach_cookie(ctx));
 }
 
 /* Attached to each return instruction of a Go function. */

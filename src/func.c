@@ -416,40 +416,30 @@ static void explain_symbol(const struct rl_binary *b, const char *sym)
 
 /*
  * A Go function's sites: a uretprobe would corrupt the goroutine's moved
- * stack, so each return instruction gets a plain uprobe, and the entry probe
- * goes past the stack check, which runs twice when the stack grows
- * (disasm.h).
+ * stack, so each return instruction gets a plain uprobe (disasm.h), and the
+ * entry probe sits on the first instruction (bpf/func.bpf.c: go_enter).
  */
 static int plan_go(struct rl_func *f, struct plan *plan, const struct rl_binary *b, const struct rl_elf_sym *sym,
 		   int id, size_t *nrets)
 {
-	struct rl_go_probes gp;
-	int err = rl_elf_go_probes(b->fd, sym, &gp);
+	uint64_t *rets;
+	size_t n;
+	int err = rl_elf_function_returns(b->fd, sym, &rets, &n);
 
 	if (err) {
 		rl_error("--uprobe: cannot find the return instructions of %s in %s: %s", sym->name, b->path,
 			 rl_disasm_errmsg());
 		return err;
 	}
-	if (!gp.nreturns) {
+	if (!n) {
 		rl_error("--uprobe: %s in %s has no return instruction to probe", sym->name, b->path);
 		return -ENOENT;
 	}
-	if (gp.entry_err == -ENOENT)
-		rl_debug("%s in %s: %s: its entry probe is on its first instruction", sym->name, b->path,
-			 gp.entry_why);
-	else if (gp.entry_err)
-		rl_warn("%s in %s: its stack check was not recognised (%s): its entry probe is on its "
-			"first instruction, which a call that grows the goroutine's stack runs twice",
-			sym->name, b->path, gp.entry_why);
-	else
-		rl_debug("%s in %s: entry probe at +%#llx, past the stack check", sym->name, b->path,
-			 (unsigned long long)gp.entry);
-	err = plan_add(plan, P_GO_ENTRY, false, id, sym->offset + gp.entry, 0);
-	for (size_t r = 0; r < gp.nreturns && !err; r++)
-		err = plan_add(plan, P_GO_RETURN, false, id, sym->offset + gp.returns[r], 0);
-	*nrets += gp.nreturns;
-	free(gp.returns);
+	err = plan_add(plan, P_GO_ENTRY, false, id, sym->offset, 0);
+	for (size_t r = 0; r < n && !err; r++)
+		err = plan_add(plan, P_GO_RETURN, false, id, sym->offset + rets[r], 0);
+	*nrets += n;
+	free(rets);
 	return err;
 }
 
@@ -492,7 +482,7 @@ static int attach_uprobes(struct rl_func *f, const struct rl_probe_spec *p, cons
 		err = attach_plan(f, &plan, b);
 	for (size_t i = 0; i < nsyms && !err; i++)
 		rl_info("probing %s in %s%s (%zu process%s now)", syms[i].name, b->path,
-			go ? ", a Go binary: its entry past the stack check, and each return instruction" : "",
+			go ? ", a Go binary: its entry and each return instruction" : "",
 			b->nprocs, b->nprocs == 1 ? "" : "es");
 	if (!err && go)
 		rl_debug("%zu uprobes on the return instructions of %zu Go functions in %s", nrets, nsyms,
@@ -783,7 +773,8 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 			    "Duration of the probed functions (--uprobe) and USDT start/end pairs.",
 			    RL_HISTOGRAM);
 	calls = rl_family_get(r, "reqlens_function_calls_total",
-			      "Calls of the probed functions, and hits of the probed USDT probes.",
+			      "Calls of the probed functions, and hits of the probed USDT probes. Calls "
+			      "nested more than 8 deep (recursion) count here but are not timed.",
 			      RL_COUNTER);
 	if (!dur || !calls || ncpu <= 0)
 		return -ENOMEM;
@@ -801,7 +792,7 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 
 		key = next;
 		prev = &key;
-		if (key.func >= f->nfuncs || key.octave * RL_HIST_SUB >= RL_HIST_NBUCKETS ||
+		if (key.func >= f->nfuncs || key.octave > RL_FUNC_UNTIMED ||
 		    bpf_map_lookup_elem(rows_fd, &key, &row) || bpf_map_lookup_elem(hists_fd, &row, per_cpu))
 			continue;
 		fi = &f->funcs[key.func];
@@ -817,7 +808,7 @@ int rl_func_collect(struct rl_func *f, struct rl_registry *r)
 
 			for (int i = 0; i < ncpu; i++)
 				n += per_cpu[i].count[s];
-			if (n && d && key.octave * RL_HIST_SUB + s < RL_HIST_NBUCKETS)
+			if (n && d && key.octave != RL_FUNC_UNTIMED && key.octave * RL_HIST_SUB + s < RL_HIST_NBUCKETS)
 				rl_hist_add(d->hist, key.octave * RL_HIST_SUB + s, n);
 			count += n;
 		}

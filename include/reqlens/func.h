@@ -11,8 +11,13 @@
 #include "reqlens/hist.h"
 
 #define RL_MAX_FUNCS 1024
-/* Nested calls of one function kept per thread (or goroutine). */
+/*
+ * Nested calls timed per thread (or, in Go, per goroutine and function).
+ * Deeper ones, a recursion's inner calls, are counted but not timed: in
+ * the row of octave RL_FUNC_UNTIMED, whose count[0] says how many.
+ */
 #define RL_FUNC_DEPTH 8
+#define RL_FUNC_UNTIMED ((RL_HIST_NBUCKETS + RL_HIST_SUB - 1) / RL_HIST_SUB)
 
 /*
  * Histograms are kept in rows: one octave (RL_HIST_SUB buckets, bucket b in
@@ -66,6 +71,13 @@ struct rl_func_call_key {
 
 struct rl_func_calls {
 	__u64 ts[RL_FUNC_DEPTH];
+	/*
+	 * How far below its stack's top the innermost call entered (stack.hi -
+	 * SP), 0 once it returned. Go keeps that distance when
+	 * it moves a stack, so an entry at the same distance is the same call
+	 * entering again after runtime.morestack, not a new one.
+	 */
+	__u64 top_depth;
 	__u32 depth;		/* may exceed RL_FUNC_DEPTH: deeper calls are not timed */
 	__u32 pad;
 };

@@ -15,7 +15,9 @@
 #  2. By process name (the process waits for the agent), with a glob
 #     (work_us*) that matches exactly two functions: work_us and work_us_alt,
 #     each counted and timed.
-#  3. --pid: two processes of the binary, only the named one counted.
+#  3. --pid: two processes of the binary, only the named one counted. Its
+#     recurse_work recurses 12 deep: every call is counted, the outer 8
+#     levels are timed (RL_FUNC_DEPTH).
 #  4. A stripped PIE (built here with -rdynamic, strip --strip-all: only
 #     .dynsym is left) probed by path.
 #  5. The TCP server mode: handle_request() (300 us of work_us) on a thread
@@ -170,12 +172,12 @@ check_q "by name: work_us_alt p50" 0.5 "$T/byname.log" work_us_alt "${S[@]}"
 stop_agent_ok "by name"
 
 # ------------------------------------------------ 3. --pid
-note "3. --pid: two processes of the binary, one counted"
-start_waiting pid1 "$F" --calls 150 --us 100
+note "3. --pid: two processes of the binary, one counted; recursion 12 deep"
+start_waiting pid1 "$F" --calls 150 --us 100 --recurse-calls 20 --depth 12 --recurse-us 20
 P1=$WPID
-start_waiting pid2 "$F" --calls 250 --us 100
+start_waiting pid2 "$F" --calls 250 --us 100 --recurse-calls 10 --depth 12 --recurse-us 20
 P2=$WPID
-start_agent --pid="$P1" --uprobe="$F:work_us"
+start_agent --pid="$P1" --uprobe="$F:work_us" --uprobe="$F:recurse_work"
 touch "$T/go.pid2"
 finish_waiting pid1 "$P1"
 finish_waiting pid2 "$P2"
@@ -183,6 +185,10 @@ sleep 0.5
 scrape
 sum_in "$SCRAPE" reqlens_function_calls_total function=work_us
 expect_eq "--pid=$P1 (150 calls; pid $P2 made 250): reqlens_function_calls_total{function=work_us}" 150 "$SUM"
+sum_in "$SCRAPE" reqlens_function_calls_total function=recurse_work
+expect_eq "--pid=$P1: reqlens_function_calls_total{function=recurse_work} (20 x 12 levels, every one)" 240 "$SUM"
+sum_in "$SCRAPE" reqlens_function_duration_seconds_count function=recurse_work
+expect_eq "--pid=$P1: recurse_work calls timed (the outer 8 levels of each)" 160 "$SUM"
 stop_agent_ok "--pid"
 
 # ------------------------------------------------ 4. a stripped PIE
