@@ -10,8 +10,8 @@
  * are keyed by goroutine (the g pointer the Go ABI keeps in a register), in
  * a hash map.
  *
- * When the thread is serving a request that bpf/req.bpf.c tracks (its
- * `serving` task storage names the connection), the time is added to that
+ * When the thread is serving a request that bpf/req.bpf.c tracks (it
+ * names the connection in the thread's `serving`), the time is added to that
  * request's handler time.
  */
 #include "common.bpf.h"
@@ -23,7 +23,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* bpf/req.bpf.c runs and shares conns and serving. */
+/* bpf/req.bpf.c runs, shares conns and fthreads, and keeps fthreads' serving. */
 const volatile bool attribute = false;
 
 struct {
@@ -62,13 +62,6 @@ struct {
 	__type(value, struct rl_func_thread);
 } fthreads SEC(".maps");
 
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} serving SEC(".maps");
 
 #if defined(__TARGET_ARCH_x86)
 #define GO_G_REG(ctx) ((ctx)->r14)
@@ -146,17 +139,14 @@ static __always_inline int thread_enter(__u32 func)
  * lies within it: from its first read to its last write so far (a handler
  * often returns after the response went out: logging, keep-alive set-up).
  */
-static __always_inline void attribute_to_request(struct task_struct *task, __u64 now, __u64 ns)
+static __always_inline void attribute_to_request(__u64 sk, __u64 now, __u64 ns)
 {
-	__u64 *sk, from, to;
+	__u64 from, to;
 	struct rl_conn *c;
 
-	if (!attribute)
+	if (!attribute || !sk)
 		return;
-	sk = bpf_task_storage_get(&serving, task, 0, 0);
-	if (!sk || !*sk)
-		return;
-	c = bpf_map_lookup_elem(&conns, sk);
+	c = bpf_map_lookup_elem(&conns, &sk);
 	if (!c || c->req.phase == RL_PHASE_IDLE)
 		return;
 	from = now - ns > c->req.ts_start ? now - ns : c->req.ts_start;
@@ -261,7 +251,7 @@ static __always_inline int thread_leave(__u32 func)
 	}
 	ns = now - t->ts[d];
 	thread_record(t, func, ns);
-	attribute_to_request(task, now, ns);
+	attribute_to_request(t->serving, now, ns);
 	return 0;
 }
 
@@ -286,7 +276,11 @@ static __always_inline int go_leave(__u64 owner, __u32 func)
 	if (!d)
 		bpf_map_delete_elem(&calls, &k);
 	record(&svc, func, ns);
-	attribute_to_request(bpf_get_current_task_btf(), now, ns);
+	if (attribute) {
+		struct rl_func_thread *t = bpf_task_storage_get(&fthreads, bpf_get_current_task_btf(), 0, 0);
+
+		attribute_to_request(t ? t->serving : 0, now, ns);
+	}
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "common.bpf.h"
 #include "conns.bpf.h"
 #include <bpf/bpf_tracing.h>
+#include "reqlens/func.h"
 #include "reqlens/req.h"
 #include "reqlens/sched.h"
 #include "thread.bpf.h"
@@ -37,16 +38,17 @@ const volatile bool keep_until_destroy = false;
 /* bpf/sched.bpf.c runs and shares its per-thread totals (threads). */
 const volatile bool split = false;
 
-/* The connection whose request each thread read last: bpf/func.bpf.c adds
- * probed handler time to it. Only kept while functions are probed. */
+/* The connection whose request each thread read last (its rl_func_thread's
+ * serving): bpf/func.bpf.c adds probed handler time to it. Only kept while
+ * functions are probed. */
 const volatile bool track_serving = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
-} serving SEC(".maps");
+	__type(value, struct rl_func_thread);
+} fthreads SEC(".maps");
 
 
 struct {
@@ -451,11 +453,11 @@ static __always_inline void begin(struct rl_conn *c, __u64 sk, __u64 now, struct
 
 		r->queue_ns = r->ts_arrival && now > from ? now - from : 0;
 		if (track_serving) {
-			__u64 *cur = bpf_task_storage_get(&serving, bpf_get_current_task_btf(), 0,
-							  BPF_LOCAL_STORAGE_GET_F_CREATE);
+			struct rl_func_thread *t = bpf_task_storage_get(&fthreads, bpf_get_current_task_btf(), 0,
+									BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-			if (cur)
-				*cur = sk;
+			if (t)
+				t->serving = sk;
 		}
 		r->split_tid = 0;
 		if (thread_totals(now, &r->cpu0, &r->runq0, &r->blocked0)) {

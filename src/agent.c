@@ -239,7 +239,7 @@ static int start_families(struct agent *a)
 	}
 	if (!cfg->nprobes)
 		return 0;
-	return rl_func_start(cfg, rl_tcp_conns_fd(a->tcp), a->req ? rl_req_serving_fd(a->req) : -1,
+	return rl_func_start(cfg, rl_tcp_conns_fd(a->tcp), a->req ? rl_req_fthreads_fd(a->req) : -1,
 			     &a->func);
 }
 

@@ -703,7 +703,7 @@ void rl_func_stop(struct rl_func *f)
 	free(f);
 }
 
-int rl_func_start(const struct rl_config *cfg, int conns_fd, int serving_fd, struct rl_func **out)
+int rl_func_start(const struct rl_config *cfg, int conns_fd, int fthreads_fd, struct rl_func **out)
 {
 	struct rl_func *f = calloc(1, sizeof(*f));
 	int err;
@@ -718,7 +718,7 @@ int rl_func_start(const struct rl_config *cfg, int conns_fd, int serving_fd, str
 		rl_bpfobj_explain("opening the function BPF programs", err);
 		goto fail;
 	}
-	f->skel->rodata->attribute = serving_fd >= 0;
+	f->skel->rodata->attribute = fthreads_fd >= 0;
 	/* A program is loaded for uprobe_multi links or for perf-event ones: decided here, once. */
 	f->multi = uprobe_multi_supported();
 	if (f->multi) {
@@ -729,8 +729,8 @@ int rl_func_start(const struct rl_config *cfg, int conns_fd, int serving_fd, str
 				(enum bpf_attach_type)RL_BPF_TRACE_UPROBE_MULTI);
 	}
 	err = bpf_map__reuse_fd(f->skel->maps.conns, conns_fd);
-	if (!err && serving_fd >= 0)
-		err = bpf_map__reuse_fd(f->skel->maps.serving, serving_fd);
+	if (!err && fthreads_fd >= 0)
+		err = bpf_map__reuse_fd(f->skel->maps.fthreads, fthreads_fd);
 	if (!err)
 		err = func_bpf__load(f->skel);
 	if (err) {

@@ -13,12 +13,12 @@
 struct rl_func;
 
 /*
- * Resolves and attaches every probe of cfg. serving_fd >= 0 attributes
- * handler time to the requests bpf/req.bpf.c tracks. 0 or -errno, with one
- * clear line logged (a missing binary, symbol or probe is named, with close
+ * Resolves and attaches every probe of cfg. fthreads_fd >= 0
+ * (rl_req_fthreads_fd) attributes handler time to the requests
+ * bpf/req.bpf.c tracks. 0 or -errno, with one clear line logged (a missing binary, symbol or probe is named, with close
  * matches).
  */
-int rl_func_start(const struct rl_config *cfg, int conns_fd, int serving_fd, struct rl_func **out);
+int rl_func_start(const struct rl_config *cfg, int conns_fd, int fthreads_fd, struct rl_func **out);
 void rl_func_stop(struct rl_func *f);	/* NULL-safe */
 int rl_func_collect(struct rl_func *f, struct rl_registry *r);
 

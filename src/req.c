@@ -95,9 +95,9 @@ static bool in(const char *name, const char *const *list)
 	return false;
 }
 
-int rl_req_serving_fd(const struct rl_req *q)
+int rl_req_fthreads_fd(const struct rl_req *q)
 {
-	return bpf_map__fd(q->skel->maps.serving);
+	return bpf_map__fd(q->skel->maps.fthreads);
 }
 
 const char *rl_req_mode_name(const struct rl_req *q)

@@ -21,8 +21,8 @@ struct rl_req;
 int rl_req_start(const struct rl_config *cfg, int conns_fd, int threads_fd, struct rl_req **out);
 void rl_req_stop(struct rl_req *q);	/* NULL-safe */
 const char *rl_req_mode_name(const struct rl_req *q);
-/* The connection each thread serves, which bpf/func.bpf.c shares. */
-int rl_req_serving_fd(const struct rl_req *q);
+/* Per-thread function state (rl_func_thread), whose serving this keeps: bpf/func.bpf.c shares it. */
+int rl_req_fthreads_fd(const struct rl_req *q);
 int rl_req_collect(struct rl_req *q, struct rl_registry *r);
 
 #endif

@@ -51,9 +51,12 @@ struct rl_func_row_ref {
 /*
  * The calls in progress on one thread (task storage), innermost last, the
  * thread's service key, read once rather than on every call, and the rows it
- * counted into last.
+ * counted into last. bpf/req.bpf.c shares the map and keeps `serving` up to
+ * date, so that a return finds the thread's request without a second
+ * storage lookup.
  */
 struct rl_func_thread {
+	__u64 serving;		/* the socket whose request the thread read last, or 0 */
 	struct rl_svc_key svc;
 	__u64 ts[RL_FUNC_DEPTH];
 	__u32 func[RL_FUNC_DEPTH];
