@@ -85,34 +85,46 @@ static __always_inline __u64 go_stack_depth(__u64 g, __u64 sp)
 
 /*
  * Goroutines: a (g, function) entry in a hash map. The probe is on the
- * function's first instruction, which runs twice for a call whose stack
- * check fails: runtime.morestack moves the goroutine to a larger stack (or
- * parks it for preemption) and jumps back there. The second pass enters at
- * the same distance below the stack's top as the first; a recursive call
- * enters deeper. So a call is timed from its first pass, growth included, as
- * its caller sees it.
+ * function's first instruction (at ip, size bytes long), which runs twice for
+ * a call whose stack check fails: the check calls runtime.morestack, which
+ * saves the goroutine's context (g.sched.pc: the return address, in the
+ * function), moves it to a larger stack or parks it for preemption, and
+ * resumes it there, jumping back to the first instruction. The second pass
+ * enters at the same distance below the stack's top as the first, which a
+ * recursive call does not (it enters deeper), and with g.sched.pc inside the
+ * function. So a call is timed from its first pass, growth included, as its
+ * caller sees it. A new call at the innermost call's distance that is not a
+ * second pass finds a call that never returned (a panic; the g may be reused
+ * by a new goroutine): it takes that call's place.
  */
-static __always_inline int go_enter(__u64 owner, __u64 sp, __u32 func)
+static __always_inline int go_enter(__u64 owner, __u64 sp, __u64 ip, __u64 cookie)
 {
+	__u32 func = (__u32)cookie, size = (__u32)(cookie >> 32), d;
 	struct rl_func_call_key k = { .owner = owner, .func = func };
 	struct rl_func_calls *c = bpf_map_lookup_elem(&calls, &k), fresh = {};
-	__u64 depth = go_stack_depth(owner, sp);
-	__u32 d;
+	__u64 depth = go_stack_depth(owner, sp), now = bpf_ktime_get_ns(), pc;
 
 	if (!c) {
-		fresh.ts[0] = bpf_ktime_get_ns();
+		fresh.ts[0] = now;
 		fresh.top_depth = depth;
 		fresh.depth = 1;
 		if (bpf_map_update_elem(&calls, &k, &fresh, BPF_ANY))
 			rl_lost(RL_LOST_STATS_MAP_FULL);
 		return 0;
 	}
-	if (depth && c->depth && c->top_depth == depth)
+	if (depth && c->depth && c->top_depth == depth) {
+		/* g.sched.pc: the gobuf after stack, stackguard0/1, _panic, _defer and m. */
+		if (!bpf_probe_read_user(&pc, sizeof(pc), (const void *)(owner + 64)) && pc > ip && pc - ip < size)
+			return 0;
+		d = c->depth - 1;
+		if (d < RL_FUNC_DEPTH)
+			c->ts[d] = now;
 		return 0;
+	}
 	d = c->depth++;
 	c->top_depth = depth;
 	if (d < RL_FUNC_DEPTH)
-		c->ts[d] = bpf_ktime_get_ns();
+		c->ts[d] = now;
 	return 0;
 }
 
@@ -305,7 +317,7 @@ int BPF_KRETPROBE(rl_func_exit)
 SEC("uprobe")
 int BPF_KPROBE(rl_go_entry)
 {
-	return go_enter(GO_G_REG(ctx), PT_REGS_SP(ctx), (__u32)bpf_get_attach_cookie(ctx));
+	return go_enter(GO_G_REG(ctx), PT_REGS_SP(ctx), PT_REGS_IP(ctx), bpf_get_attach_cookie(ctx));
 }
 
 /* Attached to each return instruction of a Go function. */

@@ -214,10 +214,16 @@ enum probe_prog { P_EXIT, P_GO_RETURN, P_ENTRY, P_GO_ENTRY, P_POINT };
 struct site {
 	enum probe_prog prog;
 	bool ret;		/* a uretprobe */
-	int id;			/* the function: the cookie */
+	int id;			/* the function: the cookie's low half */
+	__u32 size;		/* a Go entry's function size: the cookie's high half (go_enter) */
 	unsigned long offset;
 	unsigned long ref;	/* a USDT semaphore's file offset, or 0 */
 };
+
+static __u64 cookie_of(const struct site *s)
+{
+	return (__u64)s->size << 32 | (__u32)s->id;
+}
 
 struct plan {
 	struct site *v;
@@ -266,7 +272,7 @@ static int attach_multi(struct rl_func *f, const char *path, const struct site *
 	for (size_t i = 0; i < n && !err; i++) {
 		offsets[i] = s[i].offset;
 		refs[i] = s[i].ref;
-		cookies[i] = (__u64)s[i].id;
+		cookies[i] = cookie_of(&s[i]);
 		any_ref |= s[i].ref != 0;
 	}
 	for (unsigned p = 0; p < npids && !err; p++) {
@@ -293,7 +299,7 @@ static int attach_perf(struct rl_func *f, const char *path, const struct site *s
 	unsigned npids = target_pids(f->cfg, &pids);
 
 	for (size_t i = 0; i < n; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = s[i].ret, .bpf_cookie = (__u64)s[i].id,
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = s[i].ret, .bpf_cookie = cookie_of(&s[i]),
 			    .ref_ctr_offset = s[i].ref);
 
 		for (unsigned p = 0; p < npids; p++) {
@@ -436,6 +442,8 @@ static int plan_go(struct rl_func *f, struct plan *plan, const struct rl_binary 
 		return -ENOENT;
 	}
 	err = plan_add(plan, P_GO_ENTRY, false, id, sym->offset, 0);
+	if (!err)
+		plan->v[plan->n - 1].size = sym->size > UINT32_MAX ? UINT32_MAX : (__u32)sym->size;
 	for (size_t r = 0; r < n && !err; r++)
 		err = plan_add(plan, P_GO_RETURN, false, id, sym->offset + rets[r], 0);
 	*nrets += n;
