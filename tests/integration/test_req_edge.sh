@@ -9,7 +9,18 @@
 # SLACK_US (50). Medians, because one comparison of single durations fails
 # whenever the scheduler preempts the server between a syscall and its
 # clock read (we saw 200-400 us on this shared 2-core machine), while a
-# framing error shows in every repetition. SLACK_US: the agent's clock and
+# framing error shows in every repetition. One such preemption is not
+# random, and medians do not absorb it: the send of a response wakes the
+# client, which the scheduler may run before the send returns to the server
+# (nice 19 does not prevent it on EEVDF kernels); after the last response
+# the client closes and exits, so the server's clock read after its last
+# send of a case was 1.2-3.4 ms late in ~20% of the repetitions, while the
+# agent's, in the send, was right (sched_switch traced; a CI run failed on
+# pipe_epoll's q0.75, 8.2 ms logged for 6.06 ms). So the fixtures log how
+# long that send took as well, and the truth is the range from DURATION_NS
+# - SEND_NS to DURATION_NS, as narrow as a send when nothing preempted it;
+# a framing error (the second pipelined request ended at the first
+# response: 2 ms for 6) still falls far outside. SLACK_US: the agent's clock and
 # the server's read the same instants microseconds apart (we measured the
 # kernel's timestamp of a blocking read 8-20 us before the server's clock
 # right after it; the ends agree within 2 us): more than a bucket for the
@@ -104,16 +115,42 @@ expect_sum() {
 	wait_sum 5 "$want" "$@" || expect_eq "$what" "$want" "$SUM"
 }
 
+# expect_in_range WHAT LO HI GOT PCT ABS: like expect_within_pct (lib.sh),
+# against the range LO..HI: LO - (PCT% of LO + ABS) <= GOT <= HI + PCT% of
+# HI + ABS.
+expect_in_range() {
+	local what=$1 lo=$2 hi=$3 got=$4 pct=$5 abs=$6 dev allowed="$5% + $6"
+	if [[ -z "$got" ]]; then
+		_EXPECT_FAILED+=("$what: expected $lo..$hi, got <nothing>")
+		printf 'MISMATCH: %s: expected %s..%s, got <nothing>\n' "$what" "$lo" "$hi" >&2
+		return 1
+	fi
+	dev=$(awk -v g="$got" -v l="$lo" -v h="$hi" 'BEGIN {
+		d = 0; if (g > h) d = (g - h) / h * 100; else if (g < l) d = (g - l) / l * 100
+		printf "%.2f", d }')
+	if awk -v g="$got" -v l="$lo" -v h="$hi" -v p="$pct" -v a="$abs" \
+		'BEGIN { exit !(g >= l - l * p / 100 - a && g <= h + h * p / 100 + a) }'; then
+		note "$what: $got vs $lo..$hi: off by $dev% (allowed $allowed)"
+		return 0
+	fi
+	_EXPECT_FAILED+=("$what: expected $lo..$hi (+-$allowed), got $got (off by $dev%)")
+	printf 'MISMATCH: %s: expected %s..%s (+-%s), got %s (off by %s%%)\n' \
+		"$what" "$lo" "$hi" "$allowed" "$got" "$dev" >&2
+}
+
 # expect_q NAME METRIC Q [MATCHER...]: the agent's Q-quantile of METRIC for
 # case NAME against the same quantile of the server's log: within 3% +
-# SLACK_US (see the header). A mismatch shows every duration, both sides.
+# SLACK_US (see the header) of the range its clock allows, from the
+# quantile of DURATION_NS - SEND_NS to that of DURATION_NS (see the
+# header). A mismatch shows every duration, both sides.
 expect_q() {
-	local name=$1 metric=$2 q=$3 got truth pairs
+	local name=$1 metric=$2 q=$3 got lo hi pairs
 	shift 3
 	scrape /api/v1/histograms
 	got=$("${PROMQ[@]}" json-quantile "$SCRAPE" "$q" "$metric" server_port="${PORT[$name]}" "$@")
-	truth=$("${PROMQ[@]}" log-quantile "${LOG[$name]}" "$q")
-	if expect_within_pct "$mode/$name: q$q of the durations (s)" "$truth" "$got" 3 \
+	lo=$("${PROMQ[@]}" log-quantile "${LOG[$name]}" "$q" 4-5)
+	hi=$("${PROMQ[@]}" log-quantile "${LOG[$name]}" "$q")
+	if expect_in_range "$mode/$name: q$q of the durations (s)" "$lo" "$hi" "$got" 3 \
 		"$(awk -v s="${SLACK_US:-50}" 'BEGIN { print s / 1e6 }')"; then
 		return 0
 	fi
