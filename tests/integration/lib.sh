@@ -436,12 +436,13 @@ EOF
 }
 
 # http_client STEP...: rl_http_client.py on HS_PORT (see its header for the
-# steps), at most 60 s, at nice 19 (as run_wrk, so that it does not preempt
-# the server between a syscall and the server's clock read); its output goes
+# steps), at most 60 s, as SCHED_BATCH at nice 19 (as run_wrk, so that it
+# does not preempt the server between a syscall and the server's clock
+# read); its output goes
 # to CLIENT_OUT. Fails the test when the client fails, unless
 # CLIENT_MAY_FAIL=1.
 http_client() {
-	CLIENT_OUT=$(timeout -k 2 60 nice -n 19 "${HTTP_CLIENT[@]}" --port "$HS_PORT" --timeout-s 50 "$@" 2>"$T/client.err")
+	CLIENT_OUT=$(timeout -k 2 60 chrt --batch 0 nice -n 19 "${HTTP_CLIENT[@]}" --port "$HS_PORT" --timeout-s 50 "$@" 2>"$T/client.err")
 	CLIENT_RC=$?
 	[[ $CLIENT_RC -eq 0 || ${CLIENT_MAY_FAIL:-0} == 1 ]] ||
 		fail "rl_http_client $* exited $CLIENT_RC: $(cat "$T/client.err")"
@@ -512,12 +513,15 @@ events_lost() {
 	LOST_SERIES=$(grep '^reqlens_events_lost_total' "$SCRAPE" | grep -v ' 0$' | tr '\n' ' ')
 }
 
-# run_wrk ARGS...: wrk at nice 19 (at most 60 s), so that on a busy machine
-# it never preempts the server between a syscall and the server's own clock
-# read (which would skew the ground truth, not the agent). Sets WRK_OUT and
+# run_wrk ARGS...: wrk as SCHED_BATCH at nice 19 (at most 60 s), so that on
+# a busy machine it never preempts the server between a syscall and the
+# server's own clock read (which would skew the ground truth, not the
+# agent). nice alone does not stop it: a send that wakes a nice-19 client on
+# loopback let the client run first, 1-3 ms, on Linux 6.18 (EEVDF); a
+# SCHED_BATCH task never preempts on wakeup. Sets WRK_OUT and
 # WRK_REQUESTS (the completed requests wrk counted).
 run_wrk() {
-	WRK_OUT=$(timeout -k 2 60 nice -n 19 wrk "$@" 2>&1) || fail "wrk $* failed: $WRK_OUT"
+	WRK_OUT=$(timeout -k 2 60 chrt --batch 0 nice -n 19 wrk "$@" 2>&1) || fail "wrk $* failed: $WRK_OUT"
 	WRK_REQUESTS=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$WRK_OUT")
 	[[ -n $WRK_REQUESTS ]] || fail "no request count in wrk's output: $WRK_OUT"
 }

@@ -74,7 +74,7 @@ check_quantile() {
 	d=$(awk -v n="$n" 'BEGIN { d = 0.001; if (d * n < 1) d = 1 / n; print d }')
 	truth=$("${PROMQ[@]}" log-quantile "$log" "$q")
 	perfect=$("${PROMQ[@]}" log-bucketed-quantile "$log" "$q")
-	lo=$("${PROMQ[@]}" log-quantile "$log" "$(awk -v q="$q" -v d="$d" 'BEGIN { print q - d }')")
+	lo=$("${PROMQ[@]}" log-quantile "$log" "$(awk -v q="$q" -v d="$d" 'BEGIN { print q - d }')" 4-5)
 	hi=$("${PROMQ[@]}" log-quantile "$log" "$(awk -v q="$q" -v d="$d" 'BEGIN { x = q + d; if (x > 1) x = 1; print x }')")
 	[[ $kind == py ]] && abs=$PY_ABS_US
 	lo=$(awk -v t="$lo" 'BEGIN { printf "%.9f", t * 0.97 }')
