@@ -317,25 +317,52 @@ require_root_and_binaries
 
 HTTP_CLIENT=("/usr/bin/python3" "$REPO/tests/fixtures/rl_http_client.py")
 
-# expect_within_pct WHAT EXPECTED GOT PCT [ABS]: like assert_within_pct, but
-# the test goes on; ABS (same unit as EXPECTED) widens the band:
-# |GOT - EXPECTED| <= PCT% of EXPECTED + ABS.
-expect_within_pct() {
-	local what=$1 want=$2 got=$3 pct=$4 abs=${5:-0} dev
+# expect_in_range WHAT LO HI GOT PCT [ABS]: like assert_within_pct, against
+# the range LO..HI, but the test goes on: LO - (PCT% of LO + ABS) <= GOT <=
+# HI + PCT% of HI + ABS. "Off by" is the distance to the nearer end, in % of
+# it.
+expect_in_range() {
+	local what=$1 lo=$2 hi=$3 got=$4 pct=$5 abs=${6:-0} want=$2 dev allowed="$5%${6:+ + $6}"
+	[[ $lo == "$hi" ]] || want="$lo..$hi"
 	if [[ -z "$got" ]]; then
 		_EXPECT_FAILED+=("$what: expected $want, got <nothing>")
 		printf 'MISMATCH: %s: expected %s, got <nothing>\n' "$what" "$want" >&2
 		return 1
 	fi
-	dev=$(awk -v g="$got" -v w="$want" 'BEGIN { printf "%.2f", (g - w) / w * 100 }')
-	if awk -v g="$got" -v w="$want" -v p="$pct" -v a="$abs" \
-		'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100 + a) }'; then
-		note "$what: $got vs $want: off by $dev% (allowed $pct%${5:+ + $abs})"
+	dev=$(awk -v g="$got" -v l="$lo" -v h="$hi" 'BEGIN {
+		d = 0; if (g > h) d = (g - h) / h * 100; else if (g < l) d = (g - l) / l * 100
+		printf "%.2f", d }')
+	if awk -v g="$got" -v l="$lo" -v h="$hi" -v p="$pct" -v a="$abs" \
+		'BEGIN { exit !(g >= l - l * p / 100 - a && g <= h + h * p / 100 + a) }'; then
+		note "$what: $got vs $want: off by $dev% (allowed $allowed)"
 		return 0
 	fi
-	_EXPECT_FAILED+=("$what: expected $want (+-$pct%${5:+ + $abs}), got $got (off by $dev%)")
-	printf 'MISMATCH: %s: expected %s (+-%s%%%s), got %s (off by %s%%)\n' \
-		"$what" "$want" "$pct" "${5:+ + $abs}" "$got" "$dev" >&2
+	_EXPECT_FAILED+=("$what: expected $want (+-$allowed), got $got (off by $dev%)")
+	printf 'MISMATCH: %s: expected %s (+-%s), got %s (off by %s%%)\n' \
+		"$what" "$want" "$allowed" "$got" "$dev" >&2
+}
+
+# expect_within_pct WHAT EXPECTED GOT PCT [ABS]: expect_in_range with
+# LO = HI = EXPECTED: |GOT - EXPECTED| <= PCT% of EXPECTED + ABS.
+expect_within_pct() {
+	expect_in_range "$1" "$2" "$2" "$3" "$4" ${5:+"$5"}
+}
+
+# lossless_stop WHAT MS: how a request test ends each mode: no events lost,
+# then SIGTERM (stop_agent MS), and the agent must exit 0.
+lossless_stop() {
+	events_lost
+	expect_eq "$1: reqlens_events_lost_total (non-zero: ${LOST_SERIES:-none})" 0 "$LOST"
+	stop_agent "$2"
+	assert_eq "$1: agent exit status after SIGTERM" 0 "$AGENT_RC"
+}
+
+# need_rl_func_c: F = the C function fixture, built with its USDT probes.
+need_rl_func_c() {
+	F=$FIXTURES/rl_func_c
+	[[ -x $F ]] || fail "$F is missing: run make fixtures"
+	readelf -n "$F" 2>/dev/null | grep -q 'Provider: rl_func' ||
+		fail "$F has no USDT probes: apt-get install systemtap-sdt-dev, then make fixtures"
 }
 
 # expect_true WHAT CMD...: records a mismatch unless CMD succeeds.

@@ -30,10 +30,7 @@
 # reqlens_events_lost_total stays 0.
 source "$(dirname "$0")/lib.sh"
 
-F=$FIXTURES/rl_func_c
-[[ -x $F ]] || fail "$F is missing: run make fixtures"
-readelf -n "$F" 2>/dev/null | grep -q 'Provider: rl_func' ||
-	fail "$F has no USDT probes: apt-get install systemtap-sdt-dev, then make fixtures"
+need_rl_func_c
 
 # func_json: HJSON = a fresh /api/v1/histograms.
 func_json() {

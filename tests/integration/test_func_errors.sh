@@ -24,10 +24,7 @@
 # SIGTERM.
 source "$(dirname "$0")/lib.sh"
 
-F=$FIXTURES/rl_func_c
-[[ -x $F ]] || fail "$F is missing: run make fixtures"
-readelf -n "$F" 2>/dev/null | grep -q 'Provider: rl_func' ||
-	fail "$F has no USDT probes: apt-get install systemtap-sdt-dev, then make fixtures"
+need_rl_func_c
 
 # ------------------------------------------------------------ 1. refused
 # refused WHAT NEEDLE FLAGS...: the agent exits 1 within 10 s, with exactly

@@ -115,29 +115,6 @@ expect_sum() {
 	wait_sum 5 "$want" "$@" || expect_eq "$what" "$want" "$SUM"
 }
 
-# expect_in_range WHAT LO HI GOT PCT ABS: like expect_within_pct (lib.sh),
-# against the range LO..HI: LO - (PCT% of LO + ABS) <= GOT <= HI + PCT% of
-# HI + ABS.
-expect_in_range() {
-	local what=$1 lo=$2 hi=$3 got=$4 pct=$5 abs=$6 dev allowed="$5% + $6"
-	if [[ -z "$got" ]]; then
-		_EXPECT_FAILED+=("$what: expected $lo..$hi, got <nothing>")
-		printf 'MISMATCH: %s: expected %s..%s, got <nothing>\n' "$what" "$lo" "$hi" >&2
-		return 1
-	fi
-	dev=$(awk -v g="$got" -v l="$lo" -v h="$hi" 'BEGIN {
-		d = 0; if (g > h) d = (g - h) / h * 100; else if (g < l) d = (g - l) / l * 100
-		printf "%.2f", d }')
-	if awk -v g="$got" -v l="$lo" -v h="$hi" -v p="$pct" -v a="$abs" \
-		'BEGIN { exit !(g >= l - l * p / 100 - a && g <= h + h * p / 100 + a) }'; then
-		note "$what: $got vs $lo..$hi: off by $dev% (allowed $allowed)"
-		return 0
-	fi
-	_EXPECT_FAILED+=("$what: expected $lo..$hi (+-$allowed), got $got (off by $dev%)")
-	printf 'MISMATCH: %s: expected %s..%s (+-%s), got %s (off by %s%%)\n' \
-		"$what" "$lo" "$hi" "$allowed" "$got" "$dev" >&2
-}
-
 # expect_q NAME METRIC Q [MATCHER...]: the agent's Q-quantile of METRIC for
 # case NAME against the same quantile of the server's log: within 3% +
 # SLACK_US (see the header) of the range its clock allows, from the
@@ -338,10 +315,7 @@ for mode in "${MODES[@]}"; do
 		done
 	fi
 
-	events_lost
-	expect_eq "$mode: reqlens_events_lost_total (non-zero: $LOST_SERIES)" 0 "$LOST"
-	stop_agent 3000
-	assert_eq "$mode: agent exit status after SIGTERM" 0 "$AGENT_RC"
+	lossless_stop "$mode" 3000
 	for name in "${!PID[@]}"; do
 		stop_pid "${PID[$name]}"
 	done

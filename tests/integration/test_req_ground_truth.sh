@@ -148,9 +148,6 @@ for mode in "${MODES[@]}"; do
 		done
 		stop_pid "$HS_PID"
 	done
-	events_lost
-	expect_eq "$mode: reqlens_events_lost_total (non-zero: $LOST_SERIES)" 0 "$LOST"
-	stop_agent 3000
-	assert_eq "agent exit status after SIGTERM" 0 "$AGENT_RC"
+	lossless_stop "$mode" 3000
 done
 check_expectations

@@ -148,9 +148,6 @@ for mode in "${MODES[@]}"; do
 	wait_ready 60	# 15 s is not always enough on a loaded 2-core machine
 	redis_case "$mode" "$rport"
 	nginx_case "$mode" "$nport"
-	events_lost
-	expect_eq "$mode: reqlens_events_lost_total (non-zero: $LOST_SERIES)" 0 "$LOST"
-	stop_agent 3000
-	assert_eq "$mode: agent exit status after SIGTERM" 0 "$AGENT_RC"
+	lossless_stop "$mode" 3000
 done
 check_expectations
