@@ -76,9 +76,10 @@ struct rl_func_calls {
 	__u64 ts[RL_FUNC_DEPTH];
 	/*
 	 * How far below its stack's top the innermost call entered (stack.hi -
-	 * SP), 0 once it returned. Go keeps that distance when
-	 * it moves a stack, so an entry at the same distance is the same call
-	 * entering again after runtime.morestack, not a new one.
+	 * SP), 0 once it returned. Go keeps that distance when it moves a
+	 * stack, so an entry at the same distance is that call's second pass
+	 * after runtime.morestack, or a new call where it never returned
+	 * (bpf/func.bpf.c: go_enter tells which).
 	 */
 	__u64 top_depth;
 	__u32 depth;		/* may exceed RL_FUNC_DEPTH: deeper calls are not timed */
