@@ -31,18 +31,18 @@
 #  6. HTTP server mode (net/http; each request's handler calls workUs for
 #     300 us): 4 keep-alive connections x 500 requests, every answer checked.
 # Each: the program's checks all pass and it exits 0 (no crash, no wrong
-# result); reqlens_function_calls_total == the calls made, exactly; p50 and
-# p99 of /api/v1/histograms within 3% of the program's own log (work mode).
+# result); reqlens_function_calls_total == the calls made, exactly; the mean
+# of workUs's durations within 0.3% of the program's own log, and the p50
+# and p99 (/api/v1/histograms, buckets 3% wide) within 3% (work mode).
 #
-# Why 1500 us: the log times each call around it, so it includes what the
-# probes cost the call, of which the agent's timestamps (taken in the entry
-# and return programs) see only part. The probed instructions (the first,
-# which starts the stack check, and the RETs) are ones the kernel cannot
-# emulate under a uprobe: it single-steps them out of line after the program ran, a debug
-# trap that costs about 10 us in a KVM guest (see bench/uprobe-results.md,
-# -s). Measured: agent 14 us below the log per call with one goroutine; 1% of
-# 1500 us, 7% of 200 us. That gap, measured at the median of each case, is
-# taken off the log's p99 before the comparison.
+# What the log times: from just before the call to workUs's last clock read,
+# just before its return instruction. The agent's timestamps sit in the
+# probes on the first and on the return instruction, so each side of the
+# comparison has a trap's way in (about 1 us) that the other has not. Timed
+# to after the call, the log would also hold the single-step of the return
+# instruction (a debug trap, about 10 us in a KVM guest), which no timestamp
+# of the agent's can include, and on a busy machine the preemptions that
+# land there: a CI run read the log's p99 5% above the agent's that way.
 source "$(dirname "$0")/lib.sh"
 
 command -v go >/dev/null || fail "go is missing: apt-get install golang-go"
@@ -58,13 +58,14 @@ note "built $G with $(go version)"
 FN=main.workUs
 S=(service_name=rl_gofunc binary=rl_gofunc function="$FN")
 
-# check_q WHAT Q LOG [OFFSET]: the agent's Q-quantile of workUs's durations
-# (HJSON: a /api/v1/histograms taken after only LOG's calls were made) within
-# 3% of LOG's, less OFFSET seconds. Sets GOT to the agent's, TRUTH to LOG's.
+# check_q WHAT Q LOG: the agent's Q-quantile of workUs's durations (HJSON: a
+# /api/v1/histograms taken after only LOG's calls were made) within 3% of
+# LOG's.
 check_q() {
-	TRUTH=$(log_quantile "$3" "$2" 2) || fail "$3 is empty"
-	GOT=$("${PROMQ[@]}" json-quantile "$HJSON" "$2" reqlens_function_duration_seconds "${S[@]}")
-	expect_within_pct "$1" "$(awk -v t="$TRUTH" -v o="${4:-0}" 'BEGIN { printf "%.9f", t - o }')" "$GOT" 3
+	local truth got
+	truth=$(log_quantile "$3" "$2" 2) || fail "$3 is empty"
+	got=$("${PROMQ[@]}" json-quantile "$HJSON" "$2" reqlens_function_duration_seconds "${S[@]}")
+	expect_within_pct "$1" "$truth" "$got" 3
 }
 
 # work_case NAME ENV... -- ARGS...: a work-mode run with its own agent.
@@ -93,17 +94,20 @@ work_case() {
 		wait_sum 5 "$grows" reqlens_function_calls_total service_name=rl_gofunc function=main.grow ||
 			expect_eq "$name: reqlens_function_calls_total{function=main.grow} (calls made: $grows)" "$grows" "$SUM"
 	fi
+	# The mean has no bucket width to allow for: calls the agent cut short
+	# show here first. Taking the second pass after morestack for the start
+	# loses the stack's growth, about 15 us a call: 0.6-1% of the mean, when
+	# the two clocks agree within 0.02% here (0.01% with two busy loops
+	# competing for the CPUs).
+	local mean
+	mean=$(awk '{ s += $2 } END { printf "%.9f", s / NR / 1e9 }' "$T/$name.log")
+	scrape
+	sum_in "$SCRAPE" reqlens_function_duration_seconds_sum "${S[@]}"
+	expect_within_pct "$name: workUs mean" "$mean" "$(awk -v s="$SUM" -v n="$made" 'BEGIN { printf "%.9f", s / n }')" 0.3
 	scrape /api/v1/histograms
 	HJSON=$SCRAPE
 	check_q "$name: workUs p50" 0.5 "$T/$name.log"
-	# The log's clock includes what the probes cost each call outside the
-	# agent's timestamps (the traps' way in and out, single-stepping the
-	# RET): the gap at the median. The tail is compared without it, so that
-	# what is left is the tail's shape (where stack growth shows).
-	local offset
-	offset=$(awk -v t="$TRUTH" -v g="$GOT" 'BEGIN { d = t - g; printf "%.9f", (d > 0 ? d : 0) }')
-	note "$name: the probes' cost outside the agent's timestamps, at the median: $offset s"
-	check_q "$name: workUs p99, less that" 0.99 "$T/$name.log" "$offset"
+	check_q "$name: workUs p99" 0.99 "$T/$name.log"
 	events_lost
 	expect_eq "$name: reqlens_events_lost_total (non-zero: ${LOST_SERIES:-none})" 0 "$LOST"
 	stop_agent 10000
