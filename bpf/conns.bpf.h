@@ -17,4 +17,14 @@ struct {
 	__type(value, struct rl_conn);
 } conns SEC(".maps");
 
+/*
+ * Whether a socket is TCP, for the state-change tracepoint that other
+ * protocols fire too. sk_protocol was a bitfield before Linux 5.6: read it
+ * in a way that relocates either way (state changes are rare enough).
+ */
+static __always_inline bool rl_sk_is_tcp(struct sock *sk)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == 6 /* IPPROTO_TCP */;
+}
+
 #endif

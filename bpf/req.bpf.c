@@ -29,11 +29,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_PEEK 2
 #define RL_TCP_CLOSE 7
 
-struct rl_tp_destroy {
-	__u64 common;
-	const void *skaddr;
-};
-
 const volatile bool keep_until_destroy = false;
 /* bpf/sched.bpf.c runs and shares its per-thread totals (threads). */
 const volatile bool split = false;
@@ -734,13 +729,14 @@ static __always_inline void end_request(struct rl_conn *c)
 	c->req.phase = RL_PHASE_IDLE;
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int rl_req_close(struct trace_event_raw_inet_sock_set_state *ctx)
+/* BTF tracepoints, as in bpf/tcp.bpf.c: no grace period to wait for at detach. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(rl_req_close, struct sock *s, int old, int new)
 {
-	__u64 sk = (__u64)ctx->skaddr;
+	__u64 sk = (__u64)s;
 	struct rl_conn *c;
 
-	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != RL_TCP_CLOSE)
+	if (new != RL_TCP_CLOSE || !rl_sk_is_tcp(s))
 		return 0;
 	c = bpf_map_lookup_elem(&conns, &sk);
 	if (!c)
@@ -767,10 +763,10 @@ int rl_req_close(struct trace_event_raw_inet_sock_set_state *ctx)
 }
 
 /* Attached only with keep_until_destroy (tcp:tcp_destroy_sock exists). */
-SEC("tracepoint/tcp/tcp_destroy_sock")
-int rl_req_destroy(struct rl_tp_destroy *ctx)
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(rl_req_destroy, struct sock *s)
 {
-	__u64 sk = (__u64)ctx->skaddr;
+	__u64 sk = (__u64)s;
 	struct rl_conn *c;
 
 	c = bpf_map_lookup_elem(&conns, &sk);

@@ -4,8 +4,18 @@
  * state change of every TCP socket, the accept syscalls' exits tie a queued
  * connection to the process that takes it, and tcp:* count retransmits and
  * resets. Everything is aggregated here; nothing is sent per event.
+ *
+ * All but the accept exits are BTF tracepoints (tp_btf): the program gets the
+ * socket itself, and detaching one needs no grace period. A classic
+ * tracepoint's perf event waits for two (RCU and RCU tasks trace) as it
+ * closes, one event after the other under the kernel's event_mutex: on a
+ * busy 2-CPU machine that made the agent's exit take seconds. The accept
+ * exits stay classic: the only BTF alternative, raw_syscalls:sys_exit, would
+ * run a program at the end of every syscall of the host.
  */
 #include "common.bpf.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "conns.bpf.h"
 #include "services.bpf.h"
 #include "reqlens/tcp.h"
@@ -24,23 +34,6 @@
 #define RL_TCP_CLOSING 11
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/*
- * The leading fields of the tcp:* tracepoints used here. Their layout has not
- * changed since they appeared, but their BTF type names have (one shared
- * tcp_event_sk_skb class became per-event classes in 6.x), so a fixed local
- * layout is more portable than a CO-RE relocation by name.
- */
-struct rl_tp_tcp_skb {
-	__u64 common;
-	const void *skbaddr;
-	const void *skaddr;
-};
-
-struct rl_tp_tcp_sk {
-	__u64 common;
-	const void *skaddr;
-};
 
 /*
  * When tcp:tcp_destroy_sock can be attached, a closed socket's state stays
@@ -163,15 +156,14 @@ static __always_inline void on_close(__u64 sk, struct rl_conn *c, struct sock *s
 	bpf_map_delete_elem(&conns, &sk);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(rl_tcp_state, struct sock *s, int old, int new)
 {
-	__u64 sk = (__u64)ctx->skaddr;
-	int old = ctx->oldstate, new = ctx->newstate;
+	__u64 sk = (__u64)s, id;
 	struct rl_conn *c, nc = {};
-	__u64 id;
+	__u16 family;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (!rl_sk_is_tcp(s))
 		return 0;
 
 	if (new == RL_TCP_ESTABLISHED && old == RL_TCP_SYN_RECV) {
@@ -184,18 +176,18 @@ int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (new == RL_TCP_SYN_SENT) {
 		/* connect() runs in the caller's context: it owns the socket. */
 		id = bpf_get_current_pid_tgid();
-		rl_current_svc(&nc.svc, ctx->dport, RL_DIR_OUTBOUND);
+		rl_current_svc(&nc.svc, bpf_ntohs(s->__sk_common.skc_dport), RL_DIR_OUTBOUND);
 		if (!rl_watched(&nc.svc, id >> 32))
 			return 0;
 		mark_service(id >> 32);
 		nc.ts_open = bpf_ktime_get_ns();
 		nc.state = RL_CONN_CONNECTING;
-		nc.family = ctx->family;
-		/* The context allows fixed-offset loads only: copy through a helper. */
-		if (ctx->family == AF_INET)
-			bpf_probe_read_kernel(nc.peer_addr, 4, ctx->daddr);
+		family = s->__sk_common.skc_family;
+		nc.family = family;
+		if (family == AF_INET)
+			nc.peer_addr[0] = s->__sk_common.skc_daddr;
 		else
-			bpf_probe_read_kernel(nc.peer_addr, 16, ctx->daddr_v6);
+			bpf_probe_read_kernel(nc.peer_addr, 16, &s->__sk_common.skc_v6_daddr);
 		conn_put(sk, &nc);
 		return 0;
 	}
@@ -207,13 +199,13 @@ int rl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		struct rl_tcp_stats *st = stats_of(&c->svc);
 
 		c->state = RL_CONN_OPEN;
-		c->copied_seq0 = BPF_CORE_READ((struct tcp_sock *)ctx->skaddr, copied_seq);
+		c->copied_seq0 = BPF_CORE_READ((struct tcp_sock *)s, copied_seq);
 		if (st)
 			__sync_fetch_and_add(&st->opened, 1);
 	} else if (new == RL_TCP_CLOSE_WAIT || new == RL_TCP_CLOSING) {
 		c->fin_received = 1;
 	} else if (new == RL_TCP_CLOSE && c->state != RL_CONN_CLOSED) {
-		on_close(sk, c, (struct sock *)ctx->skaddr);
+		on_close(sk, c, s);
 	}
 	return 0;
 }
@@ -282,31 +274,32 @@ static __always_inline void count_on(const void *skaddr, bool reset, bool sent)
 		__sync_fetch_and_add(&st->resets_received, 1);
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int rl_tcp_retrans(struct rl_tp_tcp_skb *ctx)
+/* The socket is each tcp:* tracepoint's first argument (tcp_send_reset's may be NULL). */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(rl_tcp_retrans, struct sock *s)
 {
-	count_on(ctx->skaddr, false, false);
+	count_on(s, false, false);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_receive_reset")
-int rl_tcp_rst_rx(struct rl_tp_tcp_sk *ctx)
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(rl_tcp_rst_rx, struct sock *s)
 {
-	count_on(ctx->skaddr, true, false);
+	count_on(s, true, false);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_send_reset")
-int rl_tcp_rst_tx(struct rl_tp_tcp_skb *ctx)
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(rl_tcp_rst_tx, struct sock *s)
 {
-	count_on(ctx->skaddr, true, true);
+	count_on(s, true, true);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_destroy_sock")
-int rl_tcp_destroy(struct rl_tp_tcp_sk *ctx)
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(rl_tcp_destroy, struct sock *s)
 {
-	__u64 sk = (__u64)ctx->skaddr;
+	__u64 sk = (__u64)s;
 	struct rl_conn *c;
 
 	/* bpf/req.bpf.c ends the socket's last request here too: the last one deletes. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <glob.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +28,19 @@ bool rl_tracepoint_exists(const char *category, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/* A BTF tracepoint's section names no category: any will do (names are unique). */
+static bool tracepoint_named(const char *name)
+{
+	char pattern[512];
+	glob_t g;
+	bool found;
+
+	snprintf(pattern, sizeof(pattern), "%s/events/*/%s", tracefs, name);
+	found = glob(pattern, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc > 0;
+	globfree(&g);
+	return found;
+}
+
 static bool listed(const char *name, const char *const *list)
 {
 	for (; list && *list; list++)
@@ -41,17 +55,27 @@ int rl_bpfobj_prune(struct bpf_object *obj, const char *const *optional)
 
 	bpf_object__for_each_program(prog, obj) {
 		const char *sec = bpf_program__section_name(prog);
-		char cat[64], name[128];
+		char cat[64] = "*", name[128];
 
-		if (sscanf(sec, "tracepoint/%63[^/]/%127s", cat, name) != 2)
+		/* Left out already (the other request-tracking mode's): not needed. */
+		if (!bpf_program__autoload(prog))
 			continue;
-		if (rl_tracepoint_exists(cat, name))
+		if (sscanf(sec, "tracepoint/%63[^/]/%127s", cat, name) == 2) {
+			if (rl_tracepoint_exists(cat, name))
+				continue;
+		} else if (sscanf(sec, "tp_btf/%127s", name) == 1) {
+			if (tracepoint_named(name))
+				continue;
+		} else {
 			continue;
+		}
 		if (!listed(bpf_program__name(prog), optional)) {
-			rl_error("this kernel has no %s:%s tracepoint, which reqlens needs", cat, name);
+			rl_error("this kernel has no %s%s%s tracepoint, which reqlens needs",
+				 *cat == '*' ? "" : cat, *cat == '*' ? "" : ":", name);
 			return -ENOENT;
 		}
-		rl_debug("no %s:%s tracepoint here: %s stays off", cat, name, bpf_program__name(prog));
+		rl_debug("no %s%s%s tracepoint here: %s stays off", *cat == '*' ? "" : cat,
+			 *cat == '*' ? "" : ":", name, bpf_program__name(prog));
 		bpf_program__set_autoload(prog, false);
 	}
 	return 0;

@@ -17,9 +17,9 @@ void rl_set_tracefs(const char *dir);
 bool rl_tracepoint_exists(const char *category, const char *name);
 
 /*
- * Before load: turns off autoload for every tracepoint program whose
- * tracepoint is absent. -ENOENT (logged) when one of them is not in
- * optional (a NULL-terminated list of program names).
+ * Before load: turns off autoload for every tracepoint program (classic or
+ * BTF) still to load whose tracepoint is absent. -ENOENT (logged) when one
+ * of them is not in optional (a NULL-terminated list of program names).
  */
 int rl_bpfobj_prune(struct bpf_object *obj, const char *const *optional);
 

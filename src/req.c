@@ -79,8 +79,6 @@ static const char *const proto_names[RL_PROTO_N] = {
 
 /* Programs of each mode; the rest stay unloaded. rl_req_close serves both. */
 static const char *const sock_progs[] = { "rl_sock_recv", "rl_sock_send", "rl_data_ready", NULL };
-static const char *const sock_tracepoints[] = { "sock_recv_length", "sock_send_length",
-						 "sk_data_ready", NULL };
 static const char *const syscall_progs[] = {
 	"rl_enter_read", "rl_enter_write", "rl_enter_recvfrom", "rl_enter_sendto", "rl_enter_readv",
 	"rl_enter_writev", "rl_enter_recvmsg", "rl_enter_sendmsg", "rl_exit_read", "rl_exit_write", "rl_exit_recvfrom", "rl_exit_sendto", "rl_exit_readv",
@@ -346,13 +344,6 @@ static int load(struct rl_req *q, int conns_fd, int threads_fd, enum rl_req_mode
 		if (in(bpf_program__name(prog), other))
 			bpf_program__set_autoload(prog, false);
 	err = rl_bpfobj_prune(q->skel->obj, own);
-	/* Sock mode's programs are BTF tracepoints, which prune does not see. */
-	if (!err && mode == RL_REQ_SOCK)
-		for (const char *const *tp = sock_tracepoints; *tp; tp++)
-			if (!rl_tracepoint_exists("sock", *tp)) {
-				rl_debug("no sock:%s tracepoint here", *tp);
-				err = -ENOENT;
-			}
 	if (!err) {
 		/* Any of this mode's tracepoints missing means the mode is not available. */
 		bpf_object__for_each_program(prog, q->skel->obj)
