@@ -7,7 +7,7 @@ set -euo pipefail
 
 build=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev
 	libcurl4-openssl-dev libcapstone-dev)
-test=(libcmocka-dev prometheus wrk curl python3 iproute2 util-linux procps nginx-light redis-tools
+test=(libcmocka-dev prometheus wrk curl python3 iproute2 iptables util-linux procps nginx-light redis-tools
 	systemtap-sdt-dev chromium fonts-dejavu-core golang-go
 	python3-fastapi python3-uvicorn python3-httpx python3-redis redis-server)
 

@@ -24,6 +24,7 @@ CLIENT_COMM=rl_tcp_client
 T=$(mktemp -d "/tmp/reqlens-it.${TEST_NAME}.XXXXXX")
 chmod 755 "$T"
 _PIDS=()		# background processes to stop on exit
+_CLEANUPS=()		# commands to run on exit (at_cleanup)
 
 # ---------------------------------------------------------------- reporting
 
@@ -84,8 +85,11 @@ assert_contains() {	# WHAT NEEDLE TEXT (case-insensitive)
 # ------------------------------------------------------------------ processes
 
 cleanup() {
-	local rc=$? pid
+	local rc=$? pid cmd
 	trap - EXIT
+	for cmd in "${_CLEANUPS[@]}"; do
+		eval "$cmd" || note "cleanup failed: $cmd"
+	done
 	for pid in "${_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
@@ -107,6 +111,10 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 track() { _PIDS+=("$1"); }
+
+# at_cleanup CMD: CMD (a shell command line) runs when the test ends, however
+# it ends, before its processes are stopped: for what it changed outside $T.
+at_cleanup() { _CLEANUPS+=("$1"); }
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
