@@ -55,27 +55,28 @@ int rl_bpfobj_prune(struct bpf_object *obj, const char *const *optional)
 
 	bpf_object__for_each_program(prog, obj) {
 		const char *sec = bpf_program__section_name(prog);
-		char cat[64] = "*", name[128];
+		char cat[64], name[128], what[200];
+		bool found;
 
 		/* Left out already (the other request-tracking mode's): not needed. */
 		if (!bpf_program__autoload(prog))
 			continue;
 		if (sscanf(sec, "tracepoint/%63[^/]/%127s", cat, name) == 2) {
-			if (rl_tracepoint_exists(cat, name))
-				continue;
+			found = rl_tracepoint_exists(cat, name);
+			snprintf(what, sizeof(what), "%s:%s", cat, name);
 		} else if (sscanf(sec, "tp_btf/%127s", name) == 1) {
-			if (tracepoint_named(name))
-				continue;
+			found = tracepoint_named(name);
+			snprintf(what, sizeof(what), "%s", name);
 		} else {
 			continue;
 		}
+		if (found)
+			continue;
 		if (!listed(bpf_program__name(prog), optional)) {
-			rl_error("this kernel has no %s%s%s tracepoint, which reqlens needs",
-				 *cat == '*' ? "" : cat, *cat == '*' ? "" : ":", name);
+			rl_error("this kernel has no %s tracepoint, which reqlens needs", what);
 			return -ENOENT;
 		}
-		rl_debug("no %s%s%s tracepoint here: %s stays off", *cat == '*' ? "" : cat,
-			 *cat == '*' ? "" : ":", name, bpf_program__name(prog));
+		rl_debug("no %s tracepoint here: %s stays off", what, bpf_program__name(prog));
 		bpf_program__set_autoload(prog, false);
 	}
 	return 0;
