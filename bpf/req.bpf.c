@@ -46,12 +46,23 @@ struct {
 } fthreads SEC(".maps");
 
 
+/* Kernel-aggregated histograms: series by labels (see struct rl_req_hist_key), then buckets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RL_REQ_MAX_SERIES);
+	__type(key, struct rl_req_hist_key);
+	__type(value, __u32);
+} req_series SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 32768);
-	__type(key, struct rl_req_hist_key);
+	__type(key, struct rl_req_cell_key);
 	__type(value, struct rl_hist_cell);
 } req_hists SEC(".maps");
+
+/* The next series id to hand out, less one. */
+__u64 next_series = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -324,10 +335,36 @@ static __always_inline bool thread_totals(__u64 now, __u64 *cpu, __u64 *runq, __
 	return true;
 }
 
+/* The id of series k, handing out a new one when it has none; 0 when the map is full. */
+static __noinline __u32 series_new(const struct rl_req_hist_key *k)
+{
+	__u32 *idp = bpf_map_lookup_elem(&req_series, k), id;
+	__u64 next;
+
+	if (idp)
+		return *idp;
+	next = __sync_fetch_and_add(&next_series, 1) + 1;
+	if (next > 0xffffffffULL)
+		goto lost;
+	id = (__u32)next;
+	if (!bpf_map_update_elem(&req_series, k, &id, BPF_NOEXIST))
+		return id;
+	/* -EEXIST: another CPU gave it an id first (this one stays unused). */
+	idp = bpf_map_lookup_elem(&req_series, k);
+	if (idp)
+		return *idp;
+lost:
+	rl_lost(RL_LOST_HIST_MAP_FULL);
+	return 0;
+}
+
 /* One observation; route is the HTTP route's id (0 for other protocols). */
-static __always_inline void record(const struct rl_conn *c, __u16 hist, __u32 route, __u64 ns)
+static __always_inline void record(struct rl_conn *c, __u16 hist, __u32 route, __u64 ns)
 {
 	struct rl_req_hist_key k = { .svc = c->svc, .hist = hist, .proto = c->req.proto };
+	struct rl_req_cell_key cell = {};
+	__u32 h = hist;
+	__u64 tag;
 
 	if (hist == RL_REQ_HIST_CLIENT) {
 		__builtin_memcpy(k.peer_addr, c->peer_addr, sizeof(k.peer_addr));
@@ -343,7 +380,27 @@ static __always_inline void record(const struct rl_conn *c, __u16 hist, __u32 ro
 	/* The wait before a request is read has the same labels for every protocol. */
 	if (hist == RL_REQ_HIST_QUEUE)
 		k.proto = 0;
-	rl_hist_record_cell(&req_hists, &k, &k.bucket, ns);
+	if (h >= RL_REQ_HIST_N)
+		return;
+	if (hist != RL_REQ_HIST_QUEUE) {
+		tag = (__u64)route << 32 | (__u32)c->req.method << 24 | (__u32)c->req.line_ok << 16 |
+		      c->req.status;
+		if (tag != c->req.series_tag) {
+			/* New labels: every memo but the queue wait's is stale. */
+			for (__u32 i = 0; i < RL_REQ_HIST_N; i++)
+				if (i != RL_REQ_HIST_QUEUE)
+					c->req.series_id[i] = 0;
+			c->req.series_tag = tag;
+		}
+	}
+	cell.series = c->req.series_id[h];
+	if (!cell.series) {
+		cell.series = series_new(&k);
+		if (!cell.series)
+			return;
+		c->req.series_id[h] = cell.series;
+	}
+	rl_hist_record_cell(&req_hists, &cell, &cell.bucket, ns);
 }
 
 /* The route id of an HTTP server request, from the cache; 0 when user space must decide. */

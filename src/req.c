@@ -441,13 +441,66 @@ static void http_kv(const struct rl_req *q, const struct rl_req_hist_key *key, s
 	}
 }
 
-/* Kernel-aggregated histograms: every protocol, HTTP as http_kv says. */
+struct series {
+	__u32 id;
+	struct rl_req_hist_key key;
+};
+
+static int by_id(const void *a, const void *b)
+{
+	__u32 x = ((const struct series *)a)->id, y = ((const struct series *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every series the kernel named (req_series), sorted by id; *n of them. NULL when out of memory. */
+static struct series *read_series(struct rl_req *q, size_t *n)
+{
+	int fd = bpf_map__fd(q->skel->maps.req_series);
+	struct rl_req_hist_key key, next;
+	struct series *v = NULL, *grown;
+	size_t cap = 0;
+	void *prev = NULL;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			grown = realloc(v, cap * sizeof(*v));
+			if (!grown) {
+				free(v);
+				return NULL;
+			}
+			v = grown;
+		}
+		if (bpf_map_lookup_elem(fd, &key, &v[*n].id))
+			continue;
+		v[*n].key = key;
+		(*n)++;
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), by_id);
+	return v ? v : calloc(1, sizeof(*v));
+}
+
+/*
+ * Kernel-aggregated histograms: every protocol, HTTP as http_kv says. The
+ * buckets are read first: the kernel names a series before it counts in
+ * it, and never forgets one, so every bucket's series is in the names read
+ * after.
+ */
 static int collect_hists(struct rl_req *q, struct rl_registry *r)
 {
 	int fd = bpf_map__fd(q->skel->maps.req_hists);
-	struct rl_req_hist_key key, next;
+	struct rl_req_cell_key ck, cnext;
 	struct rl_family *fam[RL_REQ_HIST_N], *http_server, *http_client;
+	struct { struct rl_req_cell_key key; struct rl_hist_cell cell; } *cells = NULL, *grown;
+	size_t ncells = 0, cap = 0, nseries;
+	struct series *series;
 	void *prev = NULL;
+	int err = 0;
 
 	fam[RL_REQ_HIST_DURATION] = rl_family_get(r, "reqlens_request_duration_seconds",
 		"Duration of requests of protocols other than HTTP, as the server handled them: first "
@@ -467,19 +520,41 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 			return -ENOMEM;
 	if (!http_server || !http_client)
 		return -ENOMEM;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
+	while (!bpf_map_get_next_key(fd, prev, &cnext)) {
+		ck = cnext;
+		prev = &ck;
+		if (ncells == cap) {
+			cap = cap ? cap * 2 : 1024;
+			grown = realloc(cells, cap * sizeof(*cells));
+			if (!grown) {
+				free(cells);
+				return -ENOMEM;
+			}
+			cells = grown;
+		}
+		if (bpf_map_lookup_elem(fd, &ck, &cells[ncells].cell))
+			continue;
+		cells[ncells++].key = ck;
+	}
+	series = read_series(q, &nseries);
+	if (!series) {
+		free(cells);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ncells && !err; i++) {
 		char port[8], peer[64], status[8];
 		struct rl_family *f;
 		struct rl_svc_labels names;
 		const char *kv[RL_KV_MAX];
 		const char *proto;
 		struct rl_sample *s;
-		struct rl_hist_cell cell;
+		struct series want = { .id = cells[i].key.series }, *found;
+		struct rl_req_hist_key key;
 
-		key = next;
-		prev = &key;
-		if (key.hist >= RL_REQ_HIST_N || bpf_map_lookup_elem(fd, &key, &cell))
+		found = nseries ? bsearch(&want, series, nseries, sizeof(*series), by_id) : NULL;
+		if (!found || found->key.hist >= RL_REQ_HIST_N)
 			continue;
+		key = found->key;
 		snprintf(port, sizeof(port), "%u", key.svc.port);
 		proto = proto_names[key.proto < RL_PROTO_N ? key.proto : RL_PROTO_OTHER];
 		f = fam[key.hist];
@@ -499,12 +574,16 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 			rl_svc_labels_kv(&key.svc, &names, kv, "server_port", port, "protocol", proto, NULL);
 		}
 		s = rl_sample_get(f, kv);
-		if (!s)
-			return -ENOMEM;
-		rl_hist_add(s->hist, key.bucket, cell.count);
-		s->hist->sum_ns += cell.sum_ns;
+		if (!s) {
+			err = -ENOMEM;
+			break;
+		}
+		rl_hist_add(s->hist, cells[i].key.bucket, cells[i].cell.count);
+		s->hist->sum_ns += cells[i].cell.sum_ns;
 	}
-	return 0;
+	free(series);
+	free(cells);
+	return err;
 }
 
 static int collect_aborted(struct rl_req *q, struct rl_registry *r)

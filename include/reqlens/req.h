@@ -31,6 +31,21 @@ enum rl_proto {
 	RL_PROTO_N,
 };
 
+/*
+ * Histograms the kernel aggregates: every protocol; HTTP server requests
+ * once their route is in the route cache (the others come as events).
+ */
+enum rl_req_hist {
+	RL_REQ_HIST_DURATION = 0,	/* server: first byte read -> last byte written */
+	RL_REQ_HIST_QUEUE,		/* first byte arrived -> first byte read */
+	RL_REQ_HIST_CLIENT,		/* client: first byte written -> response read */
+	RL_REQ_HIST_CPU,		/* the serving thread on a CPU */
+	RL_REQ_HIST_RUNQ,		/* ... runnable, waiting for a CPU */
+	RL_REQ_HIST_BLOCKED,		/* ... asleep */
+	RL_REQ_HIST_HANDLER,		/* probed handler functions within it */
+	RL_REQ_HIST_N,
+};
+
 /* Per-connection framing state, beside the TCP state in struct rl_conn. */
 struct rl_req_state {
 	__u64 ts_arrival;	/* first unread byte arrived; 0 when none waits */
@@ -59,6 +74,17 @@ struct rl_req_state {
 	__u64 cpu0, runq0, blocked0;
 	__u64 cpu1, runq1, blocked1;
 	__u64 handler_ns;	/* probed functions' time on the serving thread */
+	/*
+	 * The series (req_series) this connection last recorded each histogram
+	 * in, while the labels that change between its requests are still
+	 * series_tag's (route << 32 | method << 16 | status, as finish() sees
+	 * them; the queue wait's labels never change): a keep-alive connection
+	 * records into the same series request after request, and the memo
+	 * spares it the lookups by labels.
+	 */
+	__u32 series_id[RL_REQ_HIST_N];	/* 0: none yet */
+	__u32 pad3;
+	__u64 series_tag;
 	char head[RL_REQ_HEAD_LEN];	/* first bytes of the read that began it */
 };
 
@@ -92,20 +118,11 @@ struct rl_route_key {
 };
 
 /*
- * Histograms the kernel aggregates: every protocol; HTTP server requests
- * once their route is in the route cache (the others come as events).
+ * A kernel-aggregated series: a histogram and its labels. req_series gives
+ * each a small id (from 1), and req_hists counts by (id, bucket), so that a
+ * record hashes 8 bytes, not the labels.
  */
-enum rl_req_hist {
-	RL_REQ_HIST_DURATION = 0,	/* server: first byte read -> last byte written */
-	RL_REQ_HIST_QUEUE,		/* first byte arrived -> first byte read */
-	RL_REQ_HIST_CLIENT,		/* client: first byte written -> response read */
-	RL_REQ_HIST_CPU,		/* the serving thread on a CPU */
-	RL_REQ_HIST_RUNQ,		/* ... runnable, waiting for a CPU */
-	RL_REQ_HIST_BLOCKED,		/* ... asleep */
-	RL_REQ_HIST_HANDLER,		/* probed handler functions within it */
-	RL_REQ_HIST_N,
-};
-
+#define RL_REQ_MAX_SERIES 16384
 struct rl_req_hist_key {
 	struct rl_svc_key svc;
 	__u32 peer_addr[4];	/* client side: the server's address (v4 in [0]) */
@@ -115,9 +132,12 @@ struct rl_req_hist_key {
 	__u16 status;		/* HTTP: the response's status, 0 when none */
 	__u32 route;		/* HTTP server: the route's id (struct rl_route_key) */
 	__u16 method;		/* HTTP: enum rl_http_method */
-	__u16 pad;
+	__u16 pad;		/* no implicit padding: the key is hashed whole */
+};
+
+struct rl_req_cell_key {
+	__u32 series;		/* its id in req_series */
 	__u32 bucket;
-	__u32 pad2;		/* no implicit padding: the key is hashed whole */
 };
 
 /* One HTTP exchange, sent to user space, which owns routes and labels. */
