@@ -108,6 +108,35 @@ static __always_inline void rl_hist_record_cell(void *map, void *key, __u32 *buc
 	__sync_fetch_and_add(&cell->sum_ns, ns);
 }
 
+/*
+ * The id map (key -> __u32) gives key, handing one out from the counter
+ * *next when it has none (ids count up from *next's initial value; one taken
+ * by a CPU that lost the race to insert stays unused). False when the ids
+ * reached max or the map is full.
+ */
+static __always_inline bool rl_id_of(void *map, const void *key, __u64 *next, __u64 max, __u32 *id)
+{
+	__u32 *idp = bpf_map_lookup_elem(map, key);
+	__u64 n;
+
+	if (idp) {
+		*id = *idp;
+		return true;
+	}
+	n = __sync_fetch_and_add(next, 1);
+	if (n >= max)
+		return false;
+	*id = (__u32)n;
+	if (!bpf_map_update_elem(map, key, id, BPF_NOEXIST))
+		return true;
+	/* -EEXIST: another CPU gave it an id first. */
+	idp = bpf_map_lookup_elem(map, key);
+	if (!idp)
+		return false;
+	*id = *idp;
+	return true;
+}
+
 /* The service identity of the current task: its process name and cgroup. */
 static __always_inline void rl_current_svc(struct rl_svc_key *svc, __u16 port, __u8 dir)
 {

@@ -61,8 +61,8 @@ struct {
 	__type(value, struct rl_hist_cell);
 } req_hists SEC(".maps");
 
-/* The next series id to hand out, less one. */
-__u64 next_series = 0;
+/* The next series id to hand out: 0 stays free, for "none yet" in the memos. */
+__u64 next_series = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -335,52 +335,53 @@ static __always_inline bool thread_totals(__u64 now, __u64 *cpu, __u64 *runq, __
 	return true;
 }
 
-/* The id of series k, handing out a new one when it has none; 0 when the map is full. */
-static __noinline __u32 series_new(const struct rl_req_hist_key *k)
+/* The labels of c's observations of histogram hist (route: the HTTP route's id, or 0). */
+static __always_inline void series_key(const struct rl_conn *c, __u16 hist, __u32 route,
+				       struct rl_req_hist_key *k)
 {
-	__u32 *idp = bpf_map_lookup_elem(&req_series, k), id;
-	__u64 next;
+	__builtin_memset(k, 0, sizeof(*k));
+	k->svc = c->svc;
+	k->hist = hist;
+	k->proto = c->req.proto;
+	if (hist == RL_REQ_HIST_CLIENT) {
+		__builtin_memcpy(k->peer_addr, c->peer_addr, sizeof(k->peer_addr));
+		k->family = c->family;
+	}
+	if (c->req.proto == RL_PROTO_HTTP1 && hist != RL_REQ_HIST_QUEUE) {
+		if (hist != RL_REQ_HIST_HANDLER) {
+			k->method = c->req.line_ok ? c->req.method : RL_METHOD_OTHER;
+			k->status = c->req.status;
+		}
+		k->route = route;
+	}
+	/* The wait before a request is read has the same labels for every protocol. */
+	if (hist == RL_REQ_HIST_QUEUE)
+		k->proto = 0;
+}
 
-	if (idp)
-		return *idp;
-	next = __sync_fetch_and_add(&next_series, 1) + 1;
-	if (next > 0xffffffffULL)
-		goto lost;
-	id = (__u32)next;
-	if (!bpf_map_update_elem(&req_series, k, &id, BPF_NOEXIST))
+/* The id of series k (from 1), named on first use; 0 when the ids or the map ran out. */
+static __noinline __u32 series_id(const struct rl_req_hist_key *k)
+{
+	__u32 id;
+
+	if (rl_id_of(&req_series, k, &next_series, 1ULL << 32, &id))
 		return id;
-	/* -EEXIST: another CPU gave it an id first (this one stays unused). */
-	idp = bpf_map_lookup_elem(&req_series, k);
-	if (idp)
-		return *idp;
-lost:
 	rl_lost(RL_LOST_HIST_MAP_FULL);
 	return 0;
 }
 
-/* One observation; route is the HTTP route's id (0 for other protocols). */
+/*
+ * One observation of histogram hist. Its series is the connection's memo
+ * while the labels that change between requests (route, method, status)
+ * stay; the labels are only put together to name a new one.
+ */
 static __always_inline void record(struct rl_conn *c, __u16 hist, __u32 route, __u64 ns)
 {
-	struct rl_req_hist_key k = { .svc = c->svc, .hist = hist, .proto = c->req.proto };
 	struct rl_req_cell_key cell = {};
-	__u32 h = hist;
+	struct rl_req_hist_key k;
 	__u64 tag;
 
-	if (hist == RL_REQ_HIST_CLIENT) {
-		__builtin_memcpy(k.peer_addr, c->peer_addr, sizeof(k.peer_addr));
-		k.family = c->family;
-	}
-	if (c->req.proto == RL_PROTO_HTTP1 && hist != RL_REQ_HIST_QUEUE) {
-		if (hist != RL_REQ_HIST_HANDLER) {
-			k.method = c->req.line_ok ? c->req.method : RL_METHOD_OTHER;
-			k.status = c->req.status;
-		}
-		k.route = route;
-	}
-	/* The wait before a request is read has the same labels for every protocol. */
-	if (hist == RL_REQ_HIST_QUEUE)
-		k.proto = 0;
-	if (h >= RL_REQ_HIST_N)
+	if (hist >= RL_REQ_HIST_N)
 		return;
 	if (hist != RL_REQ_HIST_QUEUE) {
 		tag = (__u64)route << 32 | (__u32)c->req.method << 24 | (__u32)c->req.line_ok << 16 |
@@ -393,12 +394,13 @@ static __always_inline void record(struct rl_conn *c, __u16 hist, __u32 route, _
 			c->req.series_tag = tag;
 		}
 	}
-	cell.series = c->req.series_id[h];
+	cell.series = c->req.series_id[hist];
 	if (!cell.series) {
-		cell.series = series_new(&k);
+		series_key(c, hist, route, &k);
+		cell.series = series_id(&k);
 		if (!cell.series)
 			return;
-		c->req.series_id[h] = cell.series;
+		c->req.series_id[hist] = cell.series;
 	}
 	rl_hist_record_cell(&req_hists, &cell, &cell.bucket, ns);
 }

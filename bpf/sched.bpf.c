@@ -109,22 +109,10 @@ static __always_inline struct rl_thread *thread_of(struct task_struct *t)
 /* The id of the service key svc, handing out a new one when it has none. */
 static __noinline __u32 svc_id_new(struct rl_svc_key *svc)
 {
-	__u32 *idp = bpf_map_lookup_elem(&sched_svcs, svc), id;
-	__u64 next;
+	__u32 id;
 
-	if (idp)
-		return *idp;
-	next = __sync_fetch_and_add(&next_svc_id, 1);
-	if (next >= RL_SCHED_MAX_SVCS)
-		goto lost;
-	id = (__u32)next;
-	if (!bpf_map_update_elem(&sched_svcs, svc, &id, BPF_NOEXIST))
+	if (rl_id_of(&sched_svcs, svc, &next_svc_id, RL_SCHED_MAX_SVCS, &id))
 		return id;
-	/* -EEXIST: another CPU gave it an id first (this one stays unused). */
-	idp = bpf_map_lookup_elem(&sched_svcs, svc);
-	if (idp)
-		return *idp;
-lost:
 	rl_lost(RL_LOST_STATS_MAP_FULL);
 	return RL_SCHED_NO_SVC;
 }

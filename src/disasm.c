@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "disasm.h"
+#include "grow.h"
 
 static __thread char errmsg[1024];
 
@@ -29,15 +30,11 @@ __attribute__((format(printf, 2, 3))) static int fail(int err, const char *fmt, 
 /* Appends v to the malloc'ed array *a of *n (capacity *cap). */
 static int push(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		uint64_t *na = realloc(*a, ncap * sizeof(*na));
+	uint64_t *na = rl_grow(*a, *n, cap, sizeof(*na));
 
-		if (!na)
-			return fail(-ENOMEM, "out of memory");
-		*a = na;
-		*cap = ncap;
-	}
+	if (!na)
+		return fail(-ENOMEM, "out of memory");
+	*a = na;
 	(*a)[(*n)++] = v;
 	return 0;
 }

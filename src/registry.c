@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "registry.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -61,23 +62,6 @@ void rl_registry_free(struct rl_registry *r)
 	free(r);
 }
 
-/* The array arr with room for element n, or NULL (arr intact) on ENOMEM. */
-static void *grow(void *arr, size_t n, size_t *cap, size_t size)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return arr;
-	ncap = *cap ? *cap * 2 : 8;
-	if (ncap > SIZE_MAX / size)
-		return NULL;
-	p = realloc(arr, ncap * size);
-	if (p)
-		*cap = ncap;
-	return p;
-}
-
 struct rl_family *rl_family_get(struct rl_registry *r, const char *name, const char *help,
 				enum rl_metric_type type)
 {
@@ -97,7 +81,7 @@ struct rl_family *rl_family_get(struct rl_registry *r, const char *name, const c
 		}
 		return r->families[i];
 	}
-	fams = grow(r->families, r->nfamilies, &r->cap, sizeof(*fams));
+	fams = rl_grow(r->families, r->nfamilies, &r->cap, sizeof(*fams));
 	if (!fams)
 		goto nomem;
 	r->families = fams;
@@ -233,7 +217,7 @@ struct rl_sample *rl_sample_get(struct rl_family *rf, const char *const *kv)
 	}
 	if (index_reserve(f))
 		goto nomem;
-	samples = grow(rf->samples, rf->nsamples, &rf->cap, sizeof(*samples));
+	samples = rl_grow(rf->samples, rf->nsamples, &rf->cap, sizeof(*samples));
 	if (!samples)
 		goto nomem;
 	rf->samples = samples;

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 
 #include "bpfobj.h"
+#include "grow.h"
 #include "http1.h"
 #include "log.h"
 #include "req.h"
@@ -453,8 +454,8 @@ static int by_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Every series the kernel named (req_series), sorted by id; *n of them. NULL when out of memory. */
-static struct series *read_series(struct rl_req *q, size_t *n)
+/* Every series the kernel named (req_series), sorted by id: *out (malloc'ed), *n of them. */
+static int read_series(struct rl_req *q, struct series **out, size_t *n)
 {
 	int fd = bpf_map__fd(q->skel->maps.req_series);
 	struct rl_req_hist_key key, next;
@@ -466,23 +467,19 @@ static struct series *read_series(struct rl_req *q, size_t *n)
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			grown = realloc(v, cap * sizeof(*v));
-			if (!grown) {
-				free(v);
-				return NULL;
-			}
-			v = grown;
+		grown = rl_grow(v, *n, &cap, sizeof(*v));
+		if (!grown) {
+			free(v);
+			return -ENOMEM;
 		}
-		if (bpf_map_lookup_elem(fd, &key, &v[*n].id))
-			continue;
-		v[*n].key = key;
-		(*n)++;
+		v = grown;
+		if (!bpf_map_lookup_elem(fd, &key, &v[*n].id))
+			v[(*n)++].key = key;
 	}
 	if (*n)
 		qsort(v, *n, sizeof(*v), by_id);
-	return v ? v : calloc(1, sizeof(*v));
+	*out = v;
+	return 0;
 }
 
 /*
@@ -498,7 +495,7 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 	struct rl_family *fam[RL_REQ_HIST_N], *http_server, *http_client;
 	struct { struct rl_req_cell_key key; struct rl_hist_cell cell; } *cells = NULL, *grown;
 	size_t ncells = 0, cap = 0, nseries;
-	struct series *series;
+	struct series *series = NULL;
 	void *prev = NULL;
 	int err = 0;
 
@@ -523,24 +520,16 @@ static int collect_hists(struct rl_req *q, struct rl_registry *r)
 	while (!bpf_map_get_next_key(fd, prev, &cnext)) {
 		ck = cnext;
 		prev = &ck;
-		if (ncells == cap) {
-			cap = cap ? cap * 2 : 1024;
-			grown = realloc(cells, cap * sizeof(*cells));
-			if (!grown) {
-				free(cells);
-				return -ENOMEM;
-			}
-			cells = grown;
+		grown = rl_grow(cells, ncells, &cap, sizeof(*cells));
+		if (!grown) {
+			free(cells);
+			return -ENOMEM;
 		}
-		if (bpf_map_lookup_elem(fd, &ck, &cells[ncells].cell))
-			continue;
-		cells[ncells++].key = ck;
+		cells = grown;
+		if (!bpf_map_lookup_elem(fd, &ck, &cells[ncells].cell))
+			cells[ncells++].key = ck;
 	}
-	series = read_series(q, &nseries);
-	if (!series) {
-		free(cells);
-		return -ENOMEM;
-	}
+	err = read_series(q, &series, &nseries);
 	for (size_t i = 0; i < ncells && !err; i++) {
 		char port[8], peer[64], status[8];
 		struct rl_family *f;
